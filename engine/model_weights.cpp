@@ -1,0 +1,1 @@
+// model_weights (in progress)

@@ -1,0 +1,34 @@
+// The kernel operations the engine calls. Each op has a reference implementation (plain loops,
+// F32 accumulation, the `exact` precision) and optimised CPU variants picked at run time for
+// the `fast` precision. Shapes use T = tokens, R = rows (out features), C = cols (in features).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "kernels/thread_pool.h"
+#include "kernels/weight.h"
+
+namespace cachalot {
+
+enum class precision : uint8_t {
+    exact, // F32 activations, weights dequantised exactly
+    fast,  // what serving uses: reduced-precision activations where accuracy allows
+};
+
+/// y: [T, R] = x: [T, C] · wᵀ. Weights are read in their stored form, row by row, once for all T
+/// tokens. Rows are split across the pool; each output element is reduced by one thread in a
+/// fixed order, so results do not depend on the number of threads.
+void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision p,
+            thread_pool& pool = thread_pool::global());
+
+/// Name of the CPU backend `fast` uses on this machine ("avx512", "avx2", "reference").
+std::string_view cpu_backend_name();
+
+/// out[i] = x[i] * w[i] / sqrt(mean(x^2) + eps); w may be null (weightless rms).
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
+
+/// Dot product with a fixed reduction order.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+} // namespace cachalot

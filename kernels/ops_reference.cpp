@@ -1,0 +1,50 @@
+// Reference implementations: plain loops with F32 accumulation in a fixed order. They define the
+// `exact` precision and are what every optimised variant is tested against.
+#include <cmath>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace cachalot {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+    // Eight independent partial sums: vectorisable without -ffast-math, still deterministic.
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; ++k) {
+            acc[k] += a[i + k] * b[i + k];
+        }
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) {
+        s += a[i] * b[i];
+    }
+    return s;
+}
+
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        ss += double(x[i]) * double(x[i]);
+    }
+    float r = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    for (int64_t i = 0; i < n; ++i) {
+        out[i] = w ? x[i] * r * w[i] : x[i] * r;
+    }
+}
+
+void matmul_reference(const weight_view& w, const float* x, int64_t n_tokens, float* y, thread_pool& pool) {
+    const int64_t R = w.rows, C = w.cols;
+    pool.parallel_for(R, 8, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(C));
+        for (int64_t r = r0; r < r1; ++r) {
+            dequant_row(w, r, row.data());
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                y[t * R + r] = dot_f32(row.data(), x + t * C, C);
+            }
+        }
+    });
+}
+
+} // namespace cachalot

@@ -1,0 +1,45 @@
+// weight_view: a linear layer's weight [rows = out, cols = in] in its stored form, with the
+// block scales that go with it. Views never own memory: the engine maps the checkpoint and
+// points views into it, so no F32 copy of the model ever exists.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/dtype.h"
+
+namespace cachalot {
+
+struct weight_view {
+    dtype type = dtype::f32;  // f32, bf16, f8_e4m3 (block scales) or fp4_e2m1 (row-wise scales)
+    int64_t rows = 0;         // out features
+    int64_t cols = 0;         // in features (logical; fp4 stores cols/2 bytes a row)
+    const void* data = nullptr;
+    const uint8_t* scales = nullptr; // e8m0; null for f32/bf16
+    int32_t scale_block_rows = 1;    // f8: 128, fp4: 1
+    int32_t scale_block_cols = 1;    // f8: 128, fp4: 32
+    int64_t scale_row_stride = 0;    // scale elements per scale row
+
+    /// Bytes of one stored row of data.
+    int64_t row_bytes() const {
+        return type == dtype::fp4_e2m1 ? cols / 2 : cols * int64_t(dtype_size(type));
+    }
+    const uint8_t* row_data(int64_t r) const { return static_cast<const uint8_t*>(data) + r * row_bytes(); }
+    const uint8_t* row_scales(int64_t r) const {
+        return scales ? scales + (r / scale_block_rows) * scale_row_stride : nullptr;
+    }
+    /// A view of rows [r0, r0 + n); r0 must be a multiple of scale_block_rows.
+    weight_view slice_rows(int64_t r0, int64_t n) const {
+        weight_view v = *this;
+        v.data = row_data(r0);
+        if (scales) {
+            v.scales = scales + (r0 / scale_block_rows) * scale_row_stride;
+        }
+        v.rows = n;
+        return v;
+    }
+};
+
+/// Dequantises row r exactly into out[0..cols).
+void dequant_row(const weight_view& w, int64_t r, float* out);
+
+} // namespace cachalot
