@@ -1,1 +1,701 @@
-// forward (in progress)
+// The V4 forward pass (spec §2): mHC around every sub-layer, sliding-window / CSA / HCA
+// attention with sinks, the compressors and the lightning indexer, MoE with hash or learned
+// routing, HCHead and the head; and the MTP block (§2.11). All activations are F32; only the
+// matmuls change with the precision. Rows of a batch are grouped per sequence, and each
+// sequence's rows are consecutive positions, so chunked prefill and decode are the same code.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "engine/model.h"
+#include "kernels/attention.h"
+
+namespace cachalot {
+
+namespace {
+
+// Shape legend: N = rows in the batch, n = hc_mult streams, D = hidden, H = heads, d = head_dim,
+// dr = rope dims, E = routed experts, K = experts per token, I = expert width.
+
+struct seq_rows {
+    int64_t begin = 0, end = 0; // rows [begin, end) of the batch
+    int64_t pos0 = 0;           // position of row `begin`
+    layer_state* layer = nullptr;
+};
+
+struct batch_rows {
+    std::vector<seq_rows> seqs;
+    std::vector<int64_t> pos;   // [N]
+    std::vector<int32_t> token; // [N]
+    int64_t size() const { return int64_t(pos.size()); }
+};
+
+inline float sigmoid(double x) { return float(1.0 / (1.0 + std::exp(-x))); }
+
+void rmsnorm_rows(const float* x, const float* w, int64_t n_rows, int64_t dim, float eps, float* out) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        rmsnorm(x + r * dim, w, dim, eps, out + r * dim);
+    }
+}
+
+// ---- mHC ---------------------------------------------------------------------------------------
+
+/// HC_pre over all rows: u [N][D], post [N][n], comb [N][n][n] (comb[j][k]: source j → stream k).
+void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64_t N, float* u, float* post,
+            float* comb, thread_pool& pool) {
+    const int64_t n = cfg.hc_mult, D = cfg.hidden_size, nD = n * D;
+    const int64_t M = (2 + n) * n;
+    const double eps = cfg.hc_eps;
+    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<double> m(static_cast<size_t>(M));
+        std::vector<double> C(size_t(n * n));
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* f = X + r * nD;
+            double ss = 0.0;
+            for (int64_t i = 0; i < nD; ++i) {
+                ss += double(f[i]) * double(f[i]);
+            }
+            double rho = 1.0 / std::sqrt(ss / double(nD) + cfg.rms_norm_eps);
+            for (int64_t j = 0; j < M; ++j) {
+                m[size_t(j)] = rho * double(dot_f32(hw.fn.data() + j * nD, f, nD));
+            }
+            float* ur = u + r * D;
+            std::fill(ur, ur + D, 0.0f);
+            for (int64_t k = 0; k < n; ++k) {
+                float pre = float(1.0 / (1.0 + std::exp(-(hw.scale[0] * m[size_t(k)] + hw.base[size_t(k)]))) + eps);
+                post[r * n + k] =
+                    float(2.0 / (1.0 + std::exp(-(hw.scale[1] * m[size_t(n + k)] + hw.base[size_t(n + k)]))));
+                const float* xk = f + k * D;
+                for (int64_t i = 0; i < D; ++i) {
+                    ur[i] += pre * xk[i];
+                }
+            }
+            // Sinkhorn: row softmax + eps, a column pass, then (iters - 1) x (row pass, column pass).
+            for (int64_t j = 0; j < n; ++j) {
+                double mx = -INFINITY;
+                for (int64_t k = 0; k < n; ++k) {
+                    double l = hw.scale[2] * m[size_t(2 * n + n * j + k)] + hw.base[size_t(2 * n + n * j + k)];
+                    C[size_t(j * n + k)] = l;
+                    mx = std::max(mx, l);
+                }
+                double s = 0.0;
+                for (int64_t k = 0; k < n; ++k) {
+                    C[size_t(j * n + k)] = std::exp(C[size_t(j * n + k)] - mx);
+                    s += C[size_t(j * n + k)];
+                }
+                for (int64_t k = 0; k < n; ++k) {
+                    C[size_t(j * n + k)] = C[size_t(j * n + k)] / s + eps;
+                }
+            }
+            auto col_pass = [&] {
+                for (int64_t k = 0; k < n; ++k) {
+                    double s = 0.0;
+                    for (int64_t j = 0; j < n; ++j) {
+                        s += C[size_t(j * n + k)];
+                    }
+                    for (int64_t j = 0; j < n; ++j) {
+                        C[size_t(j * n + k)] /= (s + eps);
+                    }
+                }
+            };
+            auto row_pass = [&] {
+                for (int64_t j = 0; j < n; ++j) {
+                    double s = 0.0;
+                    for (int64_t k = 0; k < n; ++k) {
+                        s += C[size_t(j * n + k)];
+                    }
+                    for (int64_t k = 0; k < n; ++k) {
+                        C[size_t(j * n + k)] /= (s + eps);
+                    }
+                }
+            };
+            col_pass();
+            for (int64_t it = 1; it < cfg.hc_sinkhorn_iters; ++it) {
+                row_pass();
+                col_pass();
+            }
+            for (int64_t i = 0; i < n * n; ++i) {
+                comb[r * n * n + i] = float(C[size_t(i)]);
+            }
+        }
+    });
+}
+
+/// X'[k] = post_k·Y + Σ_j C[j][k]·X[j], in place over X [N][n][D].
+void hc_post(const model_config& cfg, const float* Y, const float* post, const float* comb, int64_t N, float* X,
+             thread_pool& pool) {
+    const int64_t n = cfg.hc_mult, D = cfg.hidden_size;
+    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<float> old(size_t(n * D));
+        for (int64_t r = r0; r < r1; ++r) {
+            float* xr = X + r * n * D;
+            std::memcpy(old.data(), xr, size_t(n * D) * sizeof(float));
+            const float* y = Y + r * D;
+            const float* C = comb + r * n * n;
+            for (int64_t k = 0; k < n; ++k) {
+                float* out = xr + k * D;
+                float pk = post[r * n + k];
+                for (int64_t i = 0; i < D; ++i) {
+                    float acc = pk * y[i];
+                    for (int64_t j = 0; j < n; ++j) {
+                        acc += C[j * n + k] * old[size_t(j * D + i)];
+                    }
+                    out[i] = acc;
+                }
+            }
+        }
+    });
+}
+
+/// HCHead: y[D] = Σ_k pre_k·X[k] with pre from hc_head_*.
+void hc_head(const model_config& cfg, const hc_weights& hw, const float* X, float* y) {
+    const int64_t n = cfg.hc_mult, D = cfg.hidden_size, nD = n * D;
+    double ss = 0.0;
+    for (int64_t i = 0; i < nD; ++i) {
+        ss += double(X[i]) * double(X[i]);
+    }
+    double rho = 1.0 / std::sqrt(ss / double(nD) + cfg.rms_norm_eps);
+    std::fill(y, y + D, 0.0f);
+    for (int64_t k = 0; k < n; ++k) {
+        double mk = rho * double(dot_f32(hw.fn.data() + k * nD, X, nD));
+        float pre = float(1.0 / (1.0 + std::exp(-(hw.scale[0] * mk + hw.base[size_t(k)]))) + cfg.hc_eps);
+        for (int64_t i = 0; i < D; ++i) {
+            y[i] += pre * X[k * D + i];
+        }
+    }
+}
+
+// ---- compressors -------------------------------------------------------------------------------
+
+/// Pools window w of a compressor into a new entry (spec §2.6): softmax-gated sum per channel,
+/// RMSNorm, then RoPE at the window's first position.
+void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, const rope_table& rt, float eps) {
+    const int64_t dim = cs.dim, r = cs.ratio;
+    std::vector<float> pooled(static_cast<size_t>(dim));
+    std::vector<double> gate;
+    std::vector<const float*> a_src, b_src; // per slot: pointers to the channel-0 element
+    if (cw.overlap) {
+        for (int64_t s = 0; s < 4; ++s) {
+            if (w > 0) {
+                int64_t p = 4 * (w - 1) + s;
+                a_src.push_back(cs.a_row(p));
+                b_src.push_back(cs.b_row(p));
+            }
+        }
+        for (int64_t s = 0; s < 4; ++s) {
+            int64_t p = 4 * w + s;
+            a_src.push_back(cs.a_row(p) + dim);
+            b_src.push_back(cs.b_row(p) + dim);
+        }
+    } else {
+        for (int64_t i = 0; i < r; ++i) {
+            int64_t p = r * w + i;
+            a_src.push_back(cs.a_row(p));
+            b_src.push_back(cs.b_row(p));
+        }
+    }
+    const size_t S = a_src.size();
+    gate.resize(S);
+    for (int64_t c = 0; c < dim; ++c) {
+        double mx = -INFINITY;
+        for (size_t s = 0; s < S; ++s) {
+            gate[s] = b_src[s][c];
+            mx = std::max(mx, gate[s]);
+        }
+        double den = 0.0, num = 0.0;
+        for (size_t s = 0; s < S; ++s) {
+            double e = std::exp(gate[s] - mx);
+            den += e;
+            num += e * double(a_src[s][c]);
+        }
+        pooled[size_t(c)] = float(num / den);
+    }
+    size_t old = cs.entries.size();
+    cs.entries.resize(old + size_t(dim));
+    float* entry = cs.entries.data() + old;
+    rmsnorm(pooled.data(), cw.norm.data(), dim, eps, entry);
+    rt.apply(entry + dim - rt.rope_dims(), w * r);
+}
+
+/// Stores the compressor inputs of rows [begin, end) of one sequence and emits every window
+/// those rows complete.
+void feed_compressor(compressor_state& cs, const compressor_weights& cw, const seq_rows& sq, const float* a,
+                     const float* b, const rope_table& rt, float eps) {
+    const int64_t width = cs.width;
+    for (int64_t row = sq.begin; row < sq.end; ++row) {
+        int64_t p = sq.pos0 + (row - sq.begin);
+        std::memcpy(cs.a_row(p), a + row * width, size_t(width) * sizeof(float));
+        std::memcpy(cs.b_row(p), b + row * width, size_t(width) * sizeof(float));
+        if ((p + 1) % cs.ratio == 0) {
+            emit_entry(cs, cw, p / cs.ratio, rt, eps);
+        }
+    }
+}
+
+/// a = Wkv_c·x, b = Wg_c·x + ape[p mod r] for every row.
+void compressor_inputs(const compressor_weights& cw, const float* x, const batch_rows& rows, float* a, float* b,
+                       precision prec, thread_pool& pool) {
+    const int64_t N = rows.size(), width = cw.wkv.rows;
+    matmul(cw.wkv, x, N, a, prec, pool);
+    matmul(cw.wgate, x, N, b, prec, pool);
+    for (int64_t r = 0; r < N; ++r) {
+        const float* ape = cw.ape.data() + (rows.pos[size_t(r)] % cw.ratio) * width;
+        for (int64_t i = 0; i < width; ++i) {
+            b[r * width + i] += ape[i];
+        }
+    }
+}
+
+/// Indices of the k largest scores, higher score first, ties to the lower index.
+void top_k_indices(const float* scores, int64_t n, int64_t k, std::vector<int32_t>& out) {
+    out.resize(static_cast<size_t>(n));
+    std::iota(out.begin(), out.end(), 0);
+    k = std::min(k, n);
+    auto better = [&](int32_t x, int32_t y) { return scores[x] > scores[y] || (scores[x] == scores[y] && x < y); };
+    std::partial_sort(out.begin(), out.begin() + k, out.end(), better);
+    out.resize(static_cast<size_t>(k));
+}
+
+// ---- attention ---------------------------------------------------------------------------------
+
+void attention(const model_config& cfg, const attention_weights& aw, const rope_table& rt, batch_rows& rows,
+               const float* x, float* out, precision prec, thread_pool& pool) {
+    const int64_t N = rows.size(), D = cfg.hidden_size, H = cfg.num_attention_heads, d = cfg.head_dim;
+    const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window, ql = cfg.q_lora_rank;
+    const float eps = float(cfg.rms_norm_eps);
+
+    std::vector<float> cq(size_t(N * ql)), q(size_t(N * H * d)), kv(size_t(N * d));
+    matmul(aw.wq_a, x, N, cq.data(), prec, pool);
+    rmsnorm_rows(cq.data(), aw.q_norm.data(), N, ql, eps, cq.data());
+    matmul(aw.wq_b, cq.data(), N, q.data(), prec, pool);
+    matmul(aw.wkv, x, N, kv.data(), prec, pool);
+    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            int64_t p = rows.pos[size_t(r)];
+            for (int64_t h = 0; h < H; ++h) {
+                float* qh = q.data() + (r * H + h) * d;
+                rmsnorm(qh, nullptr, d, eps, qh);
+                rt.apply(qh + dn, p);
+            }
+            float* k = kv.data() + r * d;
+            rmsnorm(k, aw.kv_norm.data(), d, eps, k);
+            rt.apply(k + dn, p);
+        }
+    });
+
+    // Compressed entries (and indexer keys) the rows complete, in position order per sequence.
+    if (aw.has_compressor) {
+        const auto& cw = aw.compressor;
+        std::vector<float> a(size_t(N * cw.wkv.rows)), b(size_t(N * cw.wkv.rows));
+        compressor_inputs(cw, x, rows, a.data(), b.data(), prec, pool);
+        for (auto& sq : rows.seqs) {
+            feed_compressor(sq.layer->compressor, cw, sq, a.data(), b.data(), rt, eps);
+        }
+    }
+    const int64_t nI = cfg.index_n_heads, dI = cfg.index_head_dim;
+    std::vector<float> iq, iw;
+    if (aw.has_indexer) {
+        const auto& ix = aw.indexer;
+        std::vector<float> a(size_t(N * ix.compressor.wkv.rows)), b(size_t(N * ix.compressor.wkv.rows));
+        compressor_inputs(ix.compressor, x, rows, a.data(), b.data(), prec, pool);
+        for (auto& sq : rows.seqs) {
+            feed_compressor(sq.layer->index_compressor, ix.compressor, sq, a.data(), b.data(), rt, eps);
+        }
+        iq.resize(size_t(N * nI * dI));
+        iw.resize(size_t(N * nI));
+        matmul(ix.wq_b, cq.data(), N, iq.data(), prec, pool);
+        matmul(ix.weights_proj, x, N, iw.data(), prec, pool);
+        const float w_scale = float(1.0 / std::sqrt(double(nI)) / std::sqrt(double(dI)));
+        for (int64_t r = 0; r < N; ++r) {
+            for (int64_t h = 0; h < nI; ++h) {
+                rt.apply(iq.data() + (r * nI + h) * dI + dI - dr, rows.pos[size_t(r)]);
+                iw[size_t(r * nI + h)] *= w_scale;
+            }
+        }
+    }
+
+    // Key sets, then sink attention per (row, head).
+    std::vector<float> O(size_t(N * H * d));
+    const float scale = float(1.0 / std::sqrt(double(d)));
+    for (auto& sq : rows.seqs) {
+        layer_state& st = *sq.layer;
+        const int64_t n_rows = sq.end - sq.begin;
+        const int64_t n_prev = std::min(sq.pos0, W - 1);
+        std::vector<const float*> win(size_t(n_prev + n_rows));
+        for (int64_t i = 0; i < n_prev; ++i) {
+            win[size_t(i)] = st.window_row(sq.pos0 - n_prev + i, d);
+        }
+        for (int64_t t = 0; t < n_rows; ++t) {
+            win[size_t(n_prev + t)] = kv.data() + (sq.begin + t) * d;
+        }
+        const compressor_state& cs = st.compressor;
+        const int64_t ratio = aw.ratio;
+        pool.parallel_for(n_rows, 1, [&](int64_t t0, int64_t t1) {
+            std::vector<const float*> keys;
+            std::vector<float> scratch, scores;
+            std::vector<int32_t> picked;
+            for (int64_t t = t0; t < t1; ++t) {
+                const int64_t row = sq.begin + t, p = sq.pos0 + t;
+                keys.clear();
+                int64_t first = std::max<int64_t>(0, n_prev + t - (W - 1));
+                for (int64_t i = first; i <= n_prev + t; ++i) {
+                    keys.push_back(win[size_t(i)]);
+                }
+                if (ratio > 0) {
+                    const int64_t visible = (p + 1) / ratio;
+                    if (aw.has_indexer) {
+                        if (visible > 0) {
+                            scores.resize(static_cast<size_t>(visible));
+                            indexer_scores(iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI,
+                                           st.index_compressor.entry(0), visible, scores.data());
+                            top_k_indices(scores.data(), visible, cfg.index_topk, picked);
+                            for (int32_t w : picked) {
+                                keys.push_back(cs.entry(w));
+                            }
+                        }
+                    } else {
+                        for (int64_t w = 0; w < visible; ++w) {
+                            keys.push_back(cs.entry(w));
+                        }
+                    }
+                }
+                scratch.resize(keys.size());
+                for (int64_t h = 0; h < H; ++h) {
+                    float* o = O.data() + (row * H + h) * d;
+                    attention_with_sink(q.data() + (row * H + h) * d, keys.data(), int64_t(keys.size()), d, scale,
+                                        aw.sink[size_t(h)], scratch.data(), o);
+                    rt.apply(o + dn, p, /*inverse=*/true);
+                }
+            }
+        });
+        for (int64_t t = 0; t < n_rows; ++t) {
+            std::memcpy(st.window_row(sq.pos0 + t, d), kv.data() + (sq.begin + t) * d, size_t(d) * sizeof(float));
+        }
+    }
+
+    // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z).
+    const int64_t g = cfg.o_groups, R = cfg.o_lora_rank, gw = H * d / g;
+    std::vector<float> og(size_t(N * gw)), zg(size_t(N * R)), z(size_t(N * g * R));
+    for (int64_t i = 0; i < g; ++i) {
+        for (int64_t r = 0; r < N; ++r) {
+            std::memcpy(og.data() + r * gw, O.data() + r * H * d + i * gw, size_t(gw) * sizeof(float));
+        }
+        matmul(aw.wo_a.slice_rows(i * R, R), og.data(), N, zg.data(), prec, pool);
+        for (int64_t r = 0; r < N; ++r) {
+            std::memcpy(z.data() + r * g * R + i * R, zg.data() + r * R, size_t(R) * sizeof(float));
+        }
+    }
+    matmul(aw.wo_b, z.data(), N, out, prec, pool);
+    (void)D;
+}
+
+// ---- MoE ---------------------------------------------------------------------------------------
+
+/// y [m][D] = W2·(silu(min(W1·x, L)) ⊙ clamp(W3·x, −L, L)).
+void expert_ffn(const expert_weights& ew, const float* x, int64_t m, float limit, float* y, precision prec,
+                thread_pool& pool) {
+    const int64_t I = ew.w1.rows;
+    std::vector<float> h1(size_t(m * I)), h3(size_t(m * I));
+    matmul(ew.w1, x, m, h1.data(), prec, pool);
+    matmul(ew.w3, x, m, h3.data(), prec, pool);
+    for (int64_t i = 0; i < m * I; ++i) {
+        float g = h1[size_t(i)], u = h3[size_t(i)];
+        if (limit > 0.0f) {
+            g = std::min(g, limit);
+            u = std::clamp(u, -limit, limit);
+        }
+        h1[size_t(i)] = g / (1.0f + std::exp(-g)) * u;
+    }
+    matmul(ew.w2, h1.data(), m, y, prec, pool);
+}
+
+void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows, const float* x, float* out,
+         precision prec, thread_pool& pool) {
+    const int64_t N = rows.size(), D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+    const float limit = float(cfg.swiglu_limit);
+    std::vector<float> logits(size_t(N * E));
+    matmul(mw.gate, x, N, logits.data(), prec, pool);
+
+    std::vector<int32_t> sel(size_t(N * K));
+    std::vector<float> wts(size_t(N * K));
+    std::vector<float> s(static_cast<size_t>(E)), biased(static_cast<size_t>(E));
+    std::vector<int32_t> picked;
+    for (int64_t r = 0; r < N; ++r) {
+        for (int64_t e = 0; e < E; ++e) {
+            double l = logits[size_t(r * E + e)];
+            double sp = std::max(l, 0.0) + std::log1p(std::exp(-std::fabs(l)));
+            s[size_t(e)] = float(std::sqrt(sp));
+        }
+        if (!mw.tid2eid.empty()) {
+            for (int64_t k = 0; k < K; ++k) {
+                sel[size_t(r * K + k)] = mw.tid2eid[size_t(int64_t(rows.token[size_t(r)]) * K + k)];
+            }
+        } else {
+            for (int64_t e = 0; e < E; ++e) {
+                biased[size_t(e)] = s[size_t(e)] + mw.bias[size_t(e)];
+            }
+            top_k_indices(biased.data(), E, K, picked);
+            std::copy(picked.begin(), picked.end(), sel.begin() + r * K);
+        }
+        double sum = 0.0;
+        for (int64_t k = 0; k < K; ++k) {
+            sum += s[size_t(sel[size_t(r * K + k)])];
+        }
+        for (int64_t k = 0; k < K; ++k) {
+            double v = s[size_t(sel[size_t(r * K + k)])];
+            if (cfg.norm_topk_prob) {
+                v /= (sum + 1e-20);
+            }
+            wts[size_t(r * K + k)] = float(v * cfg.routed_scaling_factor);
+        }
+    }
+
+    // Per expert: gather its rows, run it once for all of them, scatter per (row, slot) so the
+    // final sum runs in slot order whatever the batch looks like.
+    std::vector<float> slot_out(size_t(N * K * D));
+    std::vector<std::vector<int64_t>> by_expert(static_cast<size_t>(E)); // entries r·K + k
+    for (int64_t i = 0; i < N * K; ++i) {
+        by_expert[size_t(sel[size_t(i)])].push_back(i);
+    }
+    std::vector<float> xe, ye;
+    for (int64_t e = 0; e < E; ++e) {
+        const auto& list = by_expert[size_t(e)];
+        if (list.empty()) {
+            continue;
+        }
+        int64_t m = int64_t(list.size());
+        xe.resize(size_t(m * D));
+        ye.resize(size_t(m * D));
+        for (int64_t j = 0; j < m; ++j) {
+            std::memcpy(xe.data() + j * D, x + (list[size_t(j)] / K) * D, size_t(D) * sizeof(float));
+        }
+        expert_ffn(mw.experts[size_t(e)], xe.data(), m, limit, ye.data(), prec, pool);
+        for (int64_t j = 0; j < m; ++j) {
+            std::memcpy(slot_out.data() + list[size_t(j)] * D, ye.data() + j * D, size_t(D) * sizeof(float));
+        }
+    }
+    if (mw.has_shared) {
+        expert_ffn(mw.shared, x, N, limit, out, prec, pool);
+    } else {
+        std::fill(out, out + N * D, 0.0f);
+    }
+    for (int64_t r = 0; r < N; ++r) {
+        float* o = out + r * D;
+        for (int64_t k = 0; k < K; ++k) {
+            const float* y = slot_out.data() + (r * K + k) * D;
+            float w = wts[size_t(r * K + k)];
+            for (int64_t i = 0; i < D; ++i) {
+                o[i] += w * y[i];
+            }
+        }
+    }
+}
+
+// ---- one block ---------------------------------------------------------------------------------
+
+void run_block(const model_config& cfg, const block_weights& bw, const rope_table& rt, batch_rows& rows, float* X,
+               precision prec, thread_pool& pool) {
+    const int64_t N = rows.size(), n = cfg.hc_mult, D = cfg.hidden_size;
+    const float eps = float(cfg.rms_norm_eps);
+    std::vector<float> u(size_t(N * D)), x(size_t(N * D)), y(size_t(N * D));
+    std::vector<float> post(size_t(N * n)), comb(size_t(N * n * n));
+
+    hc_pre(cfg, bw.hc_attn, X, N, u.data(), post.data(), comb.data(), pool);
+    rmsnorm_rows(u.data(), bw.attn_norm.data(), N, D, eps, x.data());
+    attention(cfg, bw.attn, rt, rows, x.data(), y.data(), prec, pool);
+    hc_post(cfg, y.data(), post.data(), comb.data(), N, X, pool);
+
+    hc_pre(cfg, bw.hc_ffn, X, N, u.data(), post.data(), comb.data(), pool);
+    rmsnorm_rows(u.data(), bw.ffn_norm.data(), N, D, eps, x.data());
+    moe(cfg, bw.ffn, rows, x.data(), y.data(), prec, pool);
+    hc_post(cfg, y.data(), post.data(), comb.data(), N, X, pool);
+}
+
+/// logits [rows][V] = head · RMSNorm(HCHead(X_row); norm) for the given rows of X.
+void head_logits(const model_config& cfg, const hc_weights& hw, const std::vector<float>& norm, const weight_view& head,
+                 const float* X, const std::vector<int64_t>& which, float* logits, precision prec, thread_pool& pool) {
+    const int64_t D = cfg.hidden_size, nD = cfg.hc_mult * D;
+    const int64_t m = int64_t(which.size());
+    std::vector<float> y(size_t(m * D));
+    for (int64_t i = 0; i < m; ++i) {
+        float* yi = y.data() + i * D;
+        hc_head(cfg, hw, X + which[size_t(i)] * nD, yi);
+        rmsnorm(yi, norm.data(), D, float(cfg.rms_norm_eps), yi);
+    }
+    matmul(head, y.data(), m, logits, prec, pool);
+}
+
+status check_state(const model_config& cfg, const sequence_state* st, bool mtp) {
+    if (!st) {
+        return make_error(errc::invalid_argument, "forward: a batch item has no sequence state");
+    }
+    size_t want = size_t(mtp ? cfg.num_nextn_predict_layers : cfg.num_hidden_layers);
+    if ((mtp ? st->mtp_layers.size() : st->layers.size()) != want) {
+        return make_error(errc::invalid_argument, "forward: sequence state was made for a different model");
+    }
+    return ok_status();
+}
+
+} // namespace
+
+status model::forward(std::span<forward_item> items, precision prec) const {
+    const auto& cfg = config_;
+    const int64_t n = cfg.hc_mult, D = cfg.hidden_size, V = cfg.vocab_size, nD = n * D;
+    batch_rows rows;
+    for (auto& it : items) {
+        CACHALOT_TRY(check_state(cfg, it.state, false));
+        int64_t p0 = it.state->n_past;
+        if (p0 + int64_t(it.tokens.size()) > cfg.max_position_embeddings) {
+            return make_error(errc::invalid_argument,
+                              "sequence of " + std::to_string(p0 + int64_t(it.tokens.size())) +
+                                  " tokens exceeds the model's context of " + std::to_string(cfg.max_position_embeddings));
+        }
+        for (size_t i = 0; i < it.tokens.size(); ++i) {
+            int32_t t = it.tokens[i];
+            if (t < 0 || t >= V) {
+                return make_error(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                                                              std::to_string(V) + ")");
+            }
+            rows.pos.push_back(p0 + int64_t(i));
+            rows.token.push_back(t);
+        }
+    }
+    const int64_t N = rows.size();
+    {
+        int64_t b = 0;
+        for (auto& it : items) {
+            int64_t m = int64_t(it.tokens.size());
+            if (m > 0) {
+                rows.seqs.push_back({b, b + m, it.state->n_past, nullptr});
+            }
+            b += m;
+        }
+    }
+    thread_pool& pool = thread_pool::global();
+
+    std::vector<float> X(size_t(N * nD));
+    for (int64_t r = 0; r < N; ++r) {
+        float* xr = X.data() + r * nD;
+        dequant_row(weights_.embed, rows.token[size_t(r)], xr);
+        for (int64_t k = 1; k < n; ++k) {
+            std::memcpy(xr + k * D, xr, size_t(D) * sizeof(float));
+        }
+    }
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+        size_t si = 0;
+        for (auto& it : items) {
+            if (!it.tokens.empty()) {
+                rows.seqs[si++].layer = &it.state->layers[size_t(l)];
+            }
+        }
+        run_block(cfg, weights_.layers[size_t(l)], rope_[size_t(l)], rows, X.data(), prec, pool);
+    }
+
+    int64_t b = 0;
+    for (auto& it : items) {
+        int64_t m = int64_t(it.tokens.size());
+        if (m == 0) {
+            continue;
+        }
+        if (it.streams) {
+            std::memcpy(it.streams, X.data() + b * nD, size_t(m * nD) * sizeof(float));
+        }
+        std::memcpy(it.state->last_streams.data(), X.data() + (b + m - 1) * nD, size_t(nD) * sizeof(float));
+        if (it.logits) {
+            std::vector<int64_t> which;
+            if (it.all_logits) {
+                for (int64_t i = 0; i < m; ++i) {
+                    which.push_back(b + i);
+                }
+            } else {
+                which.push_back(b + m - 1);
+            }
+            head_logits(cfg, weights_.hc_head, weights_.norm, weights_.head, X.data(), which, it.logits, prec, pool);
+        }
+        it.state->n_past += m;
+        b += m;
+    }
+    return ok_status();
+}
+
+status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
+    const auto& cfg = config_;
+    if (weights_.mtp.empty()) {
+        return make_error(errc::unsupported, "this checkpoint has no MTP block (num_nextn_predict_layers = 0 or not loaded)");
+    }
+    const int64_t n = cfg.hc_mult, D = cfg.hidden_size, V = cfg.vocab_size, nD = n * D;
+    const float eps = float(cfg.rms_norm_eps);
+    const mtp_weights& mw = weights_.mtp[0];
+    batch_rows rows;
+    for (auto& it : items) {
+        CACHALOT_TRY(check_state(cfg, it.state, true));
+        if (it.state->mtp_n_past + int64_t(it.next_tokens.size()) > it.state->n_past) {
+            return make_error(errc::invalid_argument, "forward_mtp: the MTP block cannot run ahead of the trunk");
+        }
+        for (size_t i = 0; i < it.next_tokens.size(); ++i) {
+            int32_t t = it.next_tokens[i];
+            if (t < 0 || t >= V) {
+                return make_error(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary");
+            }
+            rows.pos.push_back(it.state->mtp_n_past + int64_t(i));
+            rows.token.push_back(t);
+        }
+    }
+    const int64_t N = rows.size();
+    int64_t b = 0;
+    for (auto& it : items) {
+        int64_t m = int64_t(it.next_tokens.size());
+        if (m > 0) {
+            rows.seqs.push_back({b, b + m, it.state->mtp_n_past, &it.state->mtp_layers[0]});
+        }
+        b += m;
+    }
+    thread_pool& pool = thread_pool::global();
+
+    // X'[k] = e_proj·RMSNorm(embed[t_next]; enorm) + h_proj·RMSNorm(X[k]; hnorm).
+    std::vector<float> emb(size_t(N * D)), e(size_t(N * D)), hs(size_t(N * nD)), h(size_t(N * nD));
+    for (int64_t r = 0; r < N; ++r) {
+        dequant_row(weights_.embed, rows.token[size_t(r)], emb.data() + r * D);
+        rmsnorm(emb.data() + r * D, mw.enorm.data(), D, eps, emb.data() + r * D);
+    }
+    matmul(mw.e_proj, emb.data(), N, e.data(), prec, pool);
+    b = 0;
+    for (auto& it : items) {
+        int64_t m = int64_t(it.next_tokens.size());
+        for (int64_t i = 0; i < m; ++i) {
+            for (int64_t k = 0; k < n; ++k) {
+                rmsnorm(it.streams + i * nD + k * D, mw.hnorm.data(), D, eps, hs.data() + (b + i) * nD + k * D);
+            }
+        }
+        b += m;
+    }
+    matmul(mw.h_proj, hs.data(), N * n, h.data(), prec, pool);
+    for (int64_t r = 0; r < N; ++r) {
+        for (int64_t k = 0; k < n; ++k) {
+            float* hk = h.data() + r * nD + k * D;
+            for (int64_t i = 0; i < D; ++i) {
+                hk[i] += e[size_t(r * D + i)];
+            }
+        }
+    }
+    run_block(cfg, mw.block, rope_[size_t(cfg.num_hidden_layers)], rows, h.data(), prec, pool);
+
+    b = 0;
+    for (auto& it : items) {
+        int64_t m = int64_t(it.next_tokens.size());
+        if (m == 0) {
+            continue;
+        }
+        if (it.logits) {
+            std::vector<int64_t> which(static_cast<size_t>(m));
+            std::iota(which.begin(), which.end(), b);
+            head_logits(cfg, mw.hc_head, mw.norm, weights_.head, h.data(), which, it.logits, prec, pool);
+        }
+        it.state->mtp_n_past += m;
+        b += m;
+    }
+    return ok_status();
+}
+
+} // namespace cachalot

@@ -1,15 +1,161 @@
-// Picks the implementation of each op for a precision. Until the optimised CPU backends land,
-// `fast` runs the reference code too (same numbers, no speed-up).
+// Picks the implementation of each op for a precision. `exact` always runs the reference loops;
+// `fast` runs the best CPU matmul kernel this machine supports (AVX-512 BF16, then AVX2), chosen
+// once at first use, and falls back to the reference for layouts the kernels do not cover. This
+// file owns the threading and the activation buffer; the kernels only compute. It is compiled
+// without ISA flags, so it runs on any x86-64.
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "kernels/cpu_features.h"
+#include "kernels/matmul_cpu.h"
 #include "kernels/ops.h"
 
 namespace cachalot {
 
 void matmul_reference(const weight_view& w, const float* x, int64_t n_tokens, float* y, thread_pool& pool);
 
-void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision, thread_pool& pool) {
+namespace {
+
+const matmul_kernel* kernel_named(std::string_view name) {
+#ifdef CACHALOT_HAVE_X86_KERNELS
+    if (name == k_matmul_kernel_avx512.name) {
+        return &k_matmul_kernel_avx512;
+    }
+    if (name == k_matmul_kernel_avx2.name) {
+        return &k_matmul_kernel_avx2;
+    }
+#else
+    (void)name;
+#endif
+    return nullptr;
+}
+
+const matmul_kernel* pick_kernel() {
+#ifdef CACHALOT_HAVE_X86_KERNELS
+    const cpu_features& f = host_cpu_features();
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16 && f.avx512vbmi &&
+        k_matmul_kernel_avx512.supported()) {
+        return &k_matmul_kernel_avx512;
+    }
+    if (f.avx2 && f.fma && k_matmul_kernel_avx2.supported()) {
+        return &k_matmul_kernel_avx2;
+    }
+#endif
+    return nullptr;
+}
+
+const matmul_kernel* chosen_kernel() {
+    static const matmul_kernel* k = pick_kernel();
+    return k;
+}
+
+// Layouts the kernels handle; anything else (odd FP4 widths, scale blocks of zero) is sent to
+// the reference rather than guessed at.
+bool kernel_covers(const weight_view& w) {
+    switch (w.type) {
+    case dtype::f32:
+    case dtype::bf16: return true;
+    case dtype::f8_e4m3:
+    case dtype::fp4_e2m1:
+        if (w.type == dtype::fp4_e2m1 && w.cols % 2 != 0) {
+            return false;
+        }
+        return !w.scales || (w.scale_block_rows > 0 && w.scale_block_cols > 0);
+    default: return false;
+    }
+}
+
+struct free_deleter {
+    void operator()(void* p) const { std::free(p); }
+};
+
+// Grow-only, per calling thread: prefill calls would otherwise map and fault megabytes each time.
+struct activation_buffer {
+    std::unique_ptr<void, free_deleter> ptr;
+    size_t size = 0;
+    void* get(size_t n) {
+        if (n > size) {
+            size = (n + 4095) / 4096 * 4096;
+            ptr.reset(std::aligned_alloc(64, size));
+        }
+        return ptr.get();
+    }
+};
+thread_local activation_buffer t_activations;
+
+constexpr int64_t k_row_unit = 16; // rows per parallel_for index: whole micro tiles per chunk
+
+void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y,
+                thread_pool& pool) {
+    if (n_tokens <= 0 || w.rows <= 0) {
+        return;
+    }
+    matmul_problem p;
+    p.type = w.type;
+    p.rows = w.rows;
+    p.cols = w.cols;
+    p.data = static_cast<const uint8_t*>(w.data);
+    p.row_bytes = w.row_bytes();
+    p.scales = w.type == dtype::f8_e4m3 || w.type == dtype::fp4_e2m1 ? w.scales : nullptr;
+    p.scale_block_rows = std::max<int64_t>(1, w.scale_block_rows);
+    p.scale_block_cols = std::max<int64_t>(1, w.scale_block_cols);
+    p.scale_row_stride = w.scale_row_stride;
+    p.x = x;
+    p.n_tokens = n_tokens;
+    p.x_packed_stride = k.packed_x_bytes(w.type, w.cols);
+    p.x_packed = t_activations.get(size_t(p.x_packed_stride * n_tokens));
+    p.y = y;
+
+    const int64_t cols = std::max<int64_t>(1, w.cols);
+    pool.parallel_for(n_tokens, std::max<int64_t>(1, 32768 / cols),
+                      [&](int64_t t0, int64_t t1) { k.pack_x(p, t0, t1); });
+    // Chunks of at least ~256K multiply-adds so that small matmuls do not wake the pool for nothing.
+    const int64_t n_units = (w.rows + k_row_unit - 1) / k_row_unit;
+    const int64_t min_units = std::max<int64_t>(1, (int64_t(1) << 18) / (k_row_unit * cols * n_tokens));
+    pool.parallel_for(n_units, min_units, [&](int64_t u0, int64_t u1) {
+        k.compute_rows(p, u0 * k_row_unit, std::min(w.rows, u1 * k_row_unit));
+    });
+}
+
+} // namespace
+
+void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision p, thread_pool& pool) {
+    const matmul_kernel* k = p == precision::fast ? chosen_kernel() : nullptr;
+    if (k && kernel_covers(w)) {
+        run_kernel(*k, w, x, n_tokens, y, pool);
+        return;
+    }
     matmul_reference(w, x, n_tokens, y, pool);
 }
 
-std::string_view cpu_backend_name() { return "reference"; }
+status matmul_on_backend(std::string_view backend, const weight_view& w, const float* x, int64_t n_tokens, float* y,
+                         thread_pool& pool) {
+    if (backend == "reference") {
+        matmul_reference(w, x, n_tokens, y, pool);
+        return ok_status();
+    }
+    const matmul_kernel* k = kernel_named(backend);
+    if (!k) {
+        if (backend == "avx512" || backend == "avx2") {
+            return make_error(errc::unsupported, "matmul backend '" + std::string(backend) + "' is not built here");
+        }
+        return make_error(errc::invalid_argument, "unknown matmul backend '" + std::string(backend) + "'");
+    }
+    if (!k->supported()) {
+        return make_error(errc::unsupported, "this CPU cannot run matmul backend '" + std::string(backend) + "'");
+    }
+    if (!kernel_covers(w)) {
+        return make_error(errc::unsupported, "matmul backend '" + std::string(backend) + "' does not cover " +
+                                                 std::string(dtype_name(w.type)) + " weights of this layout");
+    }
+    run_kernel(*k, w, x, n_tokens, y, pool);
+    return ok_status();
+}
+
+std::string_view cpu_backend_name() {
+    const matmul_kernel* k = chosen_kernel();
+    return k ? std::string_view(k->name) : std::string_view("reference");
+}
 
 } // namespace cachalot

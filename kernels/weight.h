@@ -18,6 +18,7 @@ struct weight_view {
     int32_t scale_block_rows = 1;    // f8: 128, fp4: 1
     int32_t scale_block_cols = 1;    // f8: 128, fp4: 32
     int64_t scale_row_stride = 0;    // scale elements per scale row
+    int64_t first_row = 0;           // row of the full tensor that row 0 of this view is (slices)
 
     /// Bytes of one stored row of data.
     int64_t row_bytes() const {
@@ -25,15 +26,14 @@ struct weight_view {
     }
     const uint8_t* row_data(int64_t r) const { return static_cast<const uint8_t*>(data) + r * row_bytes(); }
     const uint8_t* row_scales(int64_t r) const {
-        return scales ? scales + (r / scale_block_rows) * scale_row_stride : nullptr;
+        return scales ? scales + ((first_row + r) / scale_block_rows) * scale_row_stride : nullptr;
     }
-    /// A view of rows [r0, r0 + n); r0 must be a multiple of scale_block_rows.
+    /// A view of rows [r0, r0 + n). Scales stay those of the full tensor: a slice may start
+    /// inside a scale block (row_scales() accounts for first_row).
     weight_view slice_rows(int64_t r0, int64_t n) const {
         weight_view v = *this;
         v.data = row_data(r0);
-        if (scales) {
-            v.scales = scales + (r0 / scale_block_rows) * scale_row_stride;
-        }
+        v.first_row = first_row + r0;
         v.rows = n;
         return v;
     }

@@ -1,0 +1,95 @@
+// Allocation and rollback of per-sequence state; see sequence_state.h.
+#include "engine/sequence_state.h"
+
+#include <algorithm>
+
+#include "engine/model_config.h"
+
+namespace cachalot {
+
+namespace {
+
+compressor_state make_compressor(int64_t ratio, int64_t dim, int64_t slack) {
+    compressor_state c;
+    c.ratio = ratio;
+    c.dim = dim;
+    bool overlap = ratio == 4;
+    c.width = (overlap ? 2 : 1) * dim;
+    // Overlapping pools read the previous window too.
+    c.capacity = (overlap ? 2 * ratio : ratio) + slack;
+    c.a.assign(size_t(c.capacity * c.width), 0.0f);
+    c.b.assign(size_t(c.capacity * c.width), 0.0f);
+    return c;
+}
+
+layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack) {
+    layer_state s;
+    s.ring_capacity = cfg.sliding_window + slack;
+    s.window.assign(size_t(s.ring_capacity * cfg.head_dim), 0.0f);
+    if (ratio > 0) {
+        s.compressor = make_compressor(ratio, cfg.head_dim, slack);
+    }
+    if (ratio == 4) {
+        s.index_compressor = make_compressor(4, cfg.index_head_dim, slack);
+    }
+    return s;
+}
+
+void truncate_compressor(compressor_state& c, int64_t n_positions) {
+    if (c.dim == 0) {
+        return;
+    }
+    int64_t keep = n_positions / c.ratio;
+    if (keep < c.n_entries()) {
+        c.entries.resize(size_t(keep * c.dim));
+    }
+}
+
+int64_t bytes_of(const layer_state& s) {
+    auto comp = [](const compressor_state& c) {
+        return int64_t(c.a.capacity() + c.b.capacity() + c.entries.capacity()) * int64_t(sizeof(float));
+    };
+    return int64_t(s.window.capacity() * sizeof(float)) + comp(s.compressor) + comp(s.index_compressor);
+}
+
+} // namespace
+
+sequence_state sequence_state::create(const model_config& cfg, int64_t spec_slack) {
+    sequence_state s;
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+        s.layers.push_back(make_layer(cfg, cfg.ratio(l), spec_slack));
+    }
+    for (int64_t j = 0; j < cfg.num_nextn_predict_layers; ++j) {
+        s.mtp_layers.push_back(make_layer(cfg, cfg.ratio(cfg.num_hidden_layers + j), spec_slack));
+    }
+    s.last_streams.assign(size_t(cfg.hc_mult * cfg.hidden_size), 0.0f);
+    return s;
+}
+
+void sequence_state::truncate(int64_t n) {
+    n = std::clamp<int64_t>(n, 0, n_past);
+    n_past = n;
+    for (auto& l : layers) {
+        truncate_compressor(l.compressor, n);
+        truncate_compressor(l.index_compressor, n);
+    }
+    int64_t m = std::max<int64_t>(0, std::min(mtp_n_past, n - 1));
+    mtp_n_past = m;
+    for (auto& l : mtp_layers) {
+        truncate_compressor(l.compressor, m);
+        truncate_compressor(l.index_compressor, m);
+    }
+}
+
+int64_t sequence_state::size_bytes() const {
+    int64_t n = int64_t(last_streams.capacity() * sizeof(float));
+    for (auto& l : layers) {
+        n += bytes_of(l);
+    }
+    for (auto& l : mtp_layers) {
+        n += bytes_of(l);
+    }
+    return n;
+}
+
+} // namespace cachalot

@@ -1,0 +1,20 @@
+// Attention-side kernels of V4: sink attention over a gathered key set (window and compressed
+// entries alike; K = V), and the lightning indexer's scores. Reference implementations in
+// F32 with fixed reduction order. Shapes: d = head_dim, nk = keys, nI/dI = indexer heads/dim.
+#pragma once
+
+#include <cstdint>
+
+namespace cachalot {
+
+/// out[d] = Σ_j softmax_j(q·k_j·scale ∪ {sink}) · k_j, where the sink only enlarges the
+/// denominator. keys: nk pointers to d floats. scratch: at least nk floats.
+void attention_with_sink(const float* q, const float* const* keys, int64_t nk, int64_t d, float scale, float sink,
+                         float* scratch, float* out);
+
+/// scores[w] = Σ_h weights[h] · relu(q_h · key_w) for w < n_keys.
+/// q: [nI][dI], weights: [nI], keys: [n_keys][dI] contiguous.
+void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
+                    int64_t n_keys, float* scores);
+
+} // namespace cachalot

@@ -1,0 +1,49 @@
+// Reference attention kernels; see attention.h.
+#include <cmath>
+
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+
+namespace cachalot {
+
+void attention_with_sink(const float* q, const float* const* keys, int64_t nk, int64_t d, float scale, float sink,
+                         float* scratch, float* out) {
+    float m = sink;
+    for (int64_t j = 0; j < nk; ++j) {
+        scratch[j] = dot_f32(q, keys[j], d) * scale;
+        m = std::max(m, scratch[j]);
+    }
+    double denom = std::exp(double(sink) - double(m));
+    for (int64_t i = 0; i < d; ++i) {
+        out[i] = 0.0f;
+    }
+    for (int64_t j = 0; j < nk; ++j) {
+        float p = float(std::exp(double(scratch[j]) - double(m)));
+        denom += p;
+        const float* k = keys[j];
+        for (int64_t i = 0; i < d; ++i) {
+            out[i] += p * k[i];
+        }
+    }
+    float inv = float(1.0 / denom);
+    for (int64_t i = 0; i < d; ++i) {
+        out[i] *= inv;
+    }
+}
+
+void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
+                    int64_t n_keys, float* scores) {
+    for (int64_t w = 0; w < n_keys; ++w) {
+        const float* k = keys + w * head_dim;
+        float s = 0.0f;
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float v = dot_f32(q + h * head_dim, k, head_dim);
+            if (v > 0.0f) {
+                s += weights[h] * v;
+            }
+        }
+        scores[w] = s;
+    }
+}
+
+} // namespace cachalot

@@ -1,0 +1,449 @@
+// The AVX-512 `fast` matmul: BF16 products with F32 accumulation through vdpbf16ps. Activations
+// are rounded to BF16 once per call (pack_x); each strip of weight rows is decoded once per call
+// into a BF16 panel in cache (FP8 e4m3 through two 128-entry vpermi2b byte tables, FP4 e2m1
+// through a 32-entry vpermw table, BF16 copied), with the power-of-two E8M0 block scale folded
+// exactly into the tables, and then multiplied against every token from that panel. F32 weights
+// keep F32 activations and F32 FMAs (they are the small mHC/gate tensors the model runs in FP32).
+//
+// Numbers: every output element (r, t) is one 16-lane accumulator fed in column order by the same
+// instruction sequence, then reduced by one fixed tree, whatever the tile, strip or thread, so the
+// result does not depend on how rows are split. Decoded weights are exact; the only roundings are
+// the BF16 activations and the F32 sums (and DAZ on BF16 subnormals inside vdpbf16ps).
+//
+// This file is compiled with AVX-512 flags: it must not define or instantiate anything with
+// external linkage except the kernel table, and it calls no inline functions from other headers.
+// Requires AVX512F/BW/VL/DQ, AVX512_BF16 and AVX512_VBMI; the dispatcher checks before calling.
+//
+// T = tokens, R = rows, C = cols, Cp = C rounded up to the 64-column chunk
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/matmul_cpu.h"
+
+namespace cachalot {
+
+namespace {
+
+constexpr int64_t k_chunk = 64;      // columns per decode step of the BF16 family
+constexpr int64_t k_chunk_f32 = 16;  // columns per vector of the F32 path
+constexpr int k_max_rt = 8;          // rows per micro tile
+constexpr int k_max_tt = 6;          // tokens per micro tile
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ---- scalar helpers for building tables (local copies: see the file comment) -------------------
+
+float bits_f32(uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+}
+uint32_t f32_bits(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+}
+uint16_t to_bf16(float f) {
+    uint32_t b = f32_bits(f);
+    if ((b & 0x7fffffffu) > 0x7f800000u) {
+        return uint16_t((b >> 16) | 0x40);
+    }
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return uint16_t(b >> 16);
+}
+float e8m0_value(uint8_t s) {
+    if (s == 0xff) {
+        return bits_f32(0x7fc00000u);
+    }
+    return s == 0 ? bits_f32(0x00400000u) : bits_f32(uint32_t(s) << 23);
+}
+float pow2(int k) { return bits_f32(uint32_t(127 + k) << 23); } // normal range only
+float e4m3_value(uint8_t code) {
+    int mag = code & 0x7f;
+    if (mag == 0x7f) {
+        return bits_f32(0x7fc00000u);
+    }
+    int e = mag >> 3, m = mag & 7;
+    float v = e == 0 ? float(m) * pow2(-9) : float(8 + m) * pow2(e - 10);
+    return (code & 0x80) ? -v : v;
+}
+constexpr float k_fp4_mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+float fp4_value(uint8_t code) {
+    float v = k_fp4_mag[code & 7];
+    return (code & 8) ? -v : v;
+}
+
+// ---- decode tables, one per E8M0 scale byte with the scale folded in -----------------------------
+
+struct decode_tables {
+    // FP8: for magnitude code i < 128, the BF16 of e4m3(i) * scale, split into its low bytes
+    // [0, 128) and high bytes [128, 256), the operands of two vpermi2b.
+    alignas(64) uint8_t f8[256][256];
+    // FP4: the BF16 of fp4(k) * scale for the 16 codes.
+    alignas(64) uint16_t f4[256][16];
+    // Activation layouts within a 64-column chunk: position -> column.
+    alignas(64) uint16_t f8_layout[64];
+    alignas(64) uint16_t f4_layout[64];
+};
+
+decode_tables* build_tables() {
+    auto* t = static_cast<decode_tables*>(std::aligned_alloc(64, sizeof(decode_tables)));
+    for (int s = 0; s < 256; ++s) {
+        float scale = e8m0_value(uint8_t(s));
+        for (int i = 0; i < 128; ++i) {
+            uint16_t b = to_bf16(e4m3_value(uint8_t(i)) * scale);
+            t->f8[s][i] = uint8_t(b & 0xff);
+            t->f8[s][128 + i] = uint8_t(b >> 8);
+        }
+        for (int k = 0; k < 16; ++k) {
+            t->f4[s][k] = to_bf16(fp4_value(uint8_t(k)) * scale);
+        }
+    }
+    // vpunpck{l,h}bw interleave within 128-bit lanes: the low half takes bytes 0-7 of each lane.
+    for (int p = 0; p < 32; ++p) {
+        t->f8_layout[p] = uint16_t((p / 8) * 16 + p % 8);
+        t->f8_layout[32 + p] = uint16_t((p / 8) * 16 + 8 + p % 8);
+        t->f4_layout[p] = uint16_t(2 * p);
+        t->f4_layout[32 + p] = uint16_t(2 * p + 1);
+    }
+    return t;
+}
+
+const decode_tables& tables() {
+    static const decode_tables* t = build_tables();
+    return *t;
+}
+
+const uint16_t* layout_of(dtype type) {
+    switch (type) {
+    case dtype::f8_e4m3: return tables().f8_layout;
+    case dtype::fp4_e2m1: return tables().f4_layout;
+    default: return nullptr; // natural order
+    }
+}
+
+// ---- per-thread scratch for the decoded panel ------------------------------------------------------
+
+struct scratch_buffer {
+    void* ptr = nullptr;
+    size_t size = 0;
+    ~scratch_buffer() { std::free(ptr); }
+    void* get(size_t n) {
+        if (n > size) {
+            std::free(ptr);
+            size = size_t(round_up(int64_t(n), 4096));
+            ptr = std::aligned_alloc(64, size);
+        }
+        return ptr;
+    }
+};
+thread_local scratch_buffer t_panel;
+
+// ---- reductions and micro kernels ------------------------------------------------------------------
+
+// Extracts rather than casts: GCC 12's casts trip -Wuninitialized inside its own headers.
+inline float reduce16(__m512 a) {
+    __m256 s = _mm256_add_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+// w: [RT rows, ws] bf16 panel, x: [TT tokens, xs] bf16, n_vec vectors of 32; y[t * ys + r].
+using micro_fn = void (*)(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec,
+                          float* y, int64_t ys);
+
+template <int RT, int TT>
+void micro_bf16(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec, float* y,
+                int64_t ys) {
+    __m512 acc[RT][TT];
+    for (int r = 0; r < RT; ++r) {
+        for (int t = 0; t < TT; ++t) {
+            acc[r][t] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t v = 0; v < n_vec; ++v) {
+        __m512bh wv[RT];
+        for (int r = 0; r < RT; ++r) {
+            wv[r] = (__m512bh)_mm512_load_si512(w + r * ws + v * 32);
+        }
+        for (int t = 0; t < TT; ++t) {
+            __m512bh xv = (__m512bh)_mm512_load_si512(x + t * xs + v * 32);
+            for (int r = 0; r < RT; ++r) {
+                acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+            }
+        }
+    }
+    for (int r = 0; r < RT; ++r) {
+        for (int t = 0; t < TT; ++t) {
+            y[t * ys + r] = reduce16(acc[r][t]);
+        }
+    }
+}
+
+// The same for F32 panels and activations (n_vec vectors of 16).
+using micro_f32_fn = void (*)(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y,
+                              int64_t ys);
+
+template <int RT, int TT>
+void micro_f32(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y, int64_t ys) {
+    __m512 acc[RT][TT];
+    for (int r = 0; r < RT; ++r) {
+        for (int t = 0; t < TT; ++t) {
+            acc[r][t] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t v = 0; v < n_vec; ++v) {
+        __m512 wv[RT];
+        for (int r = 0; r < RT; ++r) {
+            wv[r] = _mm512_load_ps(w + r * ws + v * 16);
+        }
+        for (int t = 0; t < TT; ++t) {
+            __m512 xv = _mm512_load_ps(x + t * xs + v * 16);
+            for (int r = 0; r < RT; ++r) {
+                acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < RT; ++r) {
+        for (int t = 0; t < TT; ++t) {
+            y[t * ys + r] = reduce16(acc[r][t]);
+        }
+    }
+}
+
+#define CACHALOT_MICRO_ROW(K, R) {K<R, 1>, K<R, 2>, K<R, 3>, K<R, 4>, K<R, 5>, K<R, 6>}
+#define CACHALOT_MICRO_TABLE(K)                                                                         \
+    {CACHALOT_MICRO_ROW(K, 1), CACHALOT_MICRO_ROW(K, 2), CACHALOT_MICRO_ROW(K, 3), CACHALOT_MICRO_ROW(K, 4), \
+     CACHALOT_MICRO_ROW(K, 5), CACHALOT_MICRO_ROW(K, 6), CACHALOT_MICRO_ROW(K, 7), CACHALOT_MICRO_ROW(K, 8)}
+const micro_fn k_micro_bf16[k_max_rt][k_max_tt] = CACHALOT_MICRO_TABLE(micro_bf16);
+const micro_f32_fn k_micro_f32[k_max_rt][k_max_tt] = CACHALOT_MICRO_TABLE(micro_f32);
+#undef CACHALOT_MICRO_TABLE
+#undef CACHALOT_MICRO_ROW
+
+// ---- weight decode into the panel ------------------------------------------------------------------
+
+const uint8_t* row_scales(const matmul_problem& p, int64_t r) {
+    return p.scales ? p.scales + (r / p.scale_block_rows) * p.scale_row_stride : nullptr;
+}
+
+// Any layout of scales, element by element; used when blocks do not line up with the chunks.
+void decode_row_scalar(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp) {
+    const uint8_t* src = p.data + r * p.row_bytes;
+    const uint8_t* sc = row_scales(p, r);
+    const uint16_t* layout = layout_of(p.type);
+    for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
+        for (int64_t i = 0; i < k_chunk; ++i) {
+            int64_t c = c0 + (layout ? layout[i] : i);
+            uint16_t v = 0;
+            if (c < p.cols) {
+                float s = sc ? e8m0_value(sc[c / p.scale_block_cols]) : 1.0f;
+                switch (p.type) {
+                case dtype::bf16: std::memcpy(&v, src + 2 * c, 2); break;
+                case dtype::f8_e4m3: v = to_bf16(e4m3_value(src[c]) * s); break;
+                case dtype::fp4_e2m1: v = to_bf16(fp4_value(uint8_t((src[c / 2] >> (4 * (c & 1))) & 0xf)) * s); break;
+                default: break;
+                }
+            }
+            out[c0 + i] = v;
+        }
+    }
+}
+
+void decode_row_f8(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp) {
+    const uint8_t* src = p.data + r * p.row_bytes;
+    const uint8_t* sc = row_scales(p, r);
+    if (sc && p.scale_block_cols % k_chunk != 0) {
+        decode_row_scalar(p, r, out, cp);
+        return;
+    }
+    const decode_tables& tb = tables();
+    const __m512i sign = _mm512_set1_epi8(char(0x80));
+    int cur = -1;
+    __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
+        int s = sc ? sc[c0 / p.scale_block_cols] : 127;
+        if (s != cur) {
+            cur = s;
+            lo0 = _mm512_load_si512(tb.f8[s]);
+            lo1 = _mm512_load_si512(tb.f8[s] + 64);
+            hi0 = _mm512_load_si512(tb.f8[s] + 128);
+            hi1 = _mm512_load_si512(tb.f8[s] + 192);
+        }
+        int64_t n = p.cols - c0;
+        __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+        __m512i b = _mm512_maskz_loadu_epi8(m, src + c0);
+        __m512i lo = _mm512_permutex2var_epi8(lo0, b, lo1);
+        __m512i hi = _mm512_permutex2var_epi8(hi0, b, hi1);
+        hi = _mm512_ternarylogic_epi32(hi, b, sign, 0xf8); // hi | (b & 0x80)
+        _mm512_store_si512(out + c0, _mm512_unpacklo_epi8(lo, hi));
+        _mm512_store_si512(out + c0 + 32, _mm512_unpackhi_epi8(lo, hi));
+    }
+}
+
+void decode_row_f4(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp) {
+    const uint8_t* src = p.data + r * p.row_bytes;
+    const uint8_t* sc = row_scales(p, r);
+    if (sc && p.scale_block_cols != 32) {
+        decode_row_scalar(p, r, out, cp);
+        return;
+    }
+    const decode_tables& tb = tables();
+    const __m512i low4 = _mm512_set1_epi16(0x0f);
+    // Words 16..31 hold columns 32..63, the second scale group: they index the table's upper half.
+    const __m512i upper = _mm512_mask_broadcast_i64x4(_mm512_setzero_si512(), 0xf0, _mm256_set1_epi16(0x10));
+    for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
+        int s0 = sc ? sc[c0 / 32] : 127;
+        int s1 = sc && c0 + 32 < p.cols ? sc[c0 / 32 + 1] : s0;
+        __m512i table = _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0x0f, _mm256_load_si256((const __m256i*)tb.f4[s0])),
+                                                    0xf0, _mm256_load_si256((const __m256i*)tb.f4[s1]));
+        int64_t n = (p.cols - c0) / 2;
+        __mmask32 m = n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1;
+        __m512i w = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, src + c0 / 2));
+        __m512i idx_even = _mm512_ternarylogic_epi32(w, low4, upper, 0xea); // (w & 0xf) | upper
+        __m512i idx_odd = _mm512_or_si512(_mm512_srli_epi16(w, 4), upper);
+        _mm512_store_si512(out + c0, _mm512_permutexvar_epi16(idx_even, table));
+        _mm512_store_si512(out + c0 + 32, _mm512_permutexvar_epi16(idx_odd, table));
+    }
+}
+
+void decode_row_bf16(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp) {
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(p.data + r * p.row_bytes);
+    for (int64_t c0 = 0; c0 < cp; c0 += 32) {
+        int64_t n = p.cols - c0;
+        __mmask32 m = n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : (__mmask32(1) << n) - 1;
+        _mm512_store_si512(out + c0, _mm512_maskz_loadu_epi16(m, src + c0));
+    }
+}
+
+void decode_row_f32(const matmul_problem& p, int64_t r, float* out, int64_t cp) {
+    const float* src = reinterpret_cast<const float*>(p.data + r * p.row_bytes);
+    for (int64_t c0 = 0; c0 < cp; c0 += 16) {
+        int64_t n = p.cols - c0;
+        __mmask16 m = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+        _mm512_store_ps(out + c0, _mm512_maskz_loadu_ps(m, src + c0));
+    }
+}
+
+// ---- the kernel table entries ----------------------------------------------------------------------
+
+bool supported() {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
+}
+
+int64_t padded_cols(dtype type, int64_t cols) {
+    return type == dtype::f32 ? round_up(cols, k_chunk_f32) : round_up(cols, k_chunk);
+}
+
+int64_t packed_x_bytes(dtype type, int64_t cols) {
+    return round_up(padded_cols(type, cols) * (type == dtype::f32 ? 4 : 2), 64);
+}
+
+void pack_x(const matmul_problem& p, int64_t t0, int64_t t1) {
+    const int64_t C = p.cols;
+    for (int64_t t = t0; t < t1; ++t) {
+        const float* xs = p.x + t * C;
+        uint8_t* dst = static_cast<uint8_t*>(p.x_packed) + t * p.x_packed_stride;
+        if (p.type == dtype::f32) {
+            float* out = reinterpret_cast<float*>(dst);
+            for (int64_t c0 = 0; c0 < padded_cols(p.type, C); c0 += 16) {
+                int64_t n = C - c0;
+                __mmask16 m = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+                _mm512_store_ps(out + c0, _mm512_maskz_loadu_ps(m, xs + c0));
+            }
+            continue;
+        }
+        uint16_t* out = reinterpret_cast<uint16_t*>(dst);
+        const uint16_t* layout = layout_of(p.type);
+        const __m512i idx_a = layout ? _mm512_load_si512(layout) : _mm512_setzero_si512();
+        const __m512i idx_b = layout ? _mm512_load_si512(layout + 32) : _mm512_setzero_si512();
+        for (int64_t c0 = 0; c0 < padded_cols(p.type, C); c0 += k_chunk) {
+            __m512 v[4];
+            for (int k = 0; k < 4; ++k) {
+                int64_t n = C - (c0 + 16 * k);
+                __mmask16 m = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+                v[k] = _mm512_maskz_loadu_ps(m, xs + c0 + 16 * k);
+            }
+            __m512i n0 = (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]);
+            __m512i n1 = (__m512i)_mm512_cvtne2ps_pbh(v[3], v[2]);
+            if (layout) {
+                _mm512_store_si512(out + c0, _mm512_permutex2var_epi16(n0, idx_a, n1));
+                _mm512_store_si512(out + c0 + 32, _mm512_permutex2var_epi16(n0, idx_b, n1));
+            } else {
+                _mm512_store_si512(out + c0, n0);
+                _mm512_store_si512(out + c0 + 32, n1);
+            }
+        }
+    }
+}
+
+// Rows of a strip whose decoded panel fits the cache level the token loop reads it from.
+int64_t strip_rows(int64_t panel_row_bytes, int64_t n_tokens) {
+    int64_t budget = n_tokens <= 8 ? (64 << 10) : (256 << 10);
+    int64_t rows = budget / panel_row_bytes;
+    rows = rows < 8 ? 8 : rows > 64 ? 64 : rows;
+    return rows / 8 * 8;
+}
+
+template <class Elem, class Fn, class Decode>
+void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int64_t vec_elems,
+                const Fn (&micro)[k_max_rt][k_max_tt], Decode decode) {
+    const int64_t T = p.n_tokens, R = p.rows;
+    const int64_t rs = strip_rows(cp * int64_t(sizeof(Elem)), T);
+    Elem* panel = static_cast<Elem*>(t_panel.get(size_t(rs * cp) * sizeof(Elem)));
+    const Elem* x = static_cast<const Elem*>(p.x_packed);
+    const int64_t xs = p.x_packed_stride / int64_t(sizeof(Elem));
+    // Few tokens: tall tiles keep enough independent accumulators; many: 4x6 reuses both loads.
+    const int rt_max = T <= 2 ? 8 : 4;
+    const int tt_max = T <= 2 ? 2 : 6;
+    for (int64_t s0 = r0; s0 < r1; s0 += rs) {
+        const int64_t sn = min64(rs, r1 - s0);
+        for (int64_t i = 0; i < sn; ++i) {
+            decode(s0 + i, panel + i * cp);
+        }
+        for (int64_t t0 = 0; t0 < T; t0 += tt_max) {
+            const int tn = int(min64(tt_max, T - t0));
+            for (int64_t i0 = 0; i0 < sn; i0 += rt_max) {
+                const int rn = int(min64(rt_max, sn - i0));
+                micro[rn - 1][tn - 1](panel + i0 * cp, cp, x + t0 * xs, xs, cp / vec_elems, p.y + t0 * R + s0 + i0,
+                                      R);
+            }
+        }
+    }
+}
+
+void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
+    const int64_t cp = padded_cols(p.type, p.cols);
+    switch (p.type) {
+    case dtype::f32:
+        run_strips<float>(p, r0, r1, cp, 16, k_micro_f32,
+                          [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); });
+        return;
+    case dtype::bf16:
+        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
+                             [&](int64_t r, uint16_t* out) { decode_row_bf16(p, r, out, cp); });
+        return;
+    case dtype::f8_e4m3:
+        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
+                             [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); });
+        return;
+    case dtype::fp4_e2m1:
+        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
+                             [&](int64_t r, uint16_t* out) { decode_row_f4(p, r, out, cp); });
+        return;
+    default: return; // the dispatcher only sends weight types
+    }
+}
+
+} // namespace
+
+const matmul_kernel k_matmul_kernel_avx512 = {"avx512", supported, packed_x_bytes, pack_x, compute_rows};
+
+} // namespace cachalot
