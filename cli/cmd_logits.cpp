@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "engine/model.h"
+#include "engine/logits_runner.h"
 
 namespace cachalot::cli {
 
@@ -118,50 +118,17 @@ int run_logits(const logits_options& o) {
         return fail(m.err().message);
     }
     const model& mdl = **m;
-    const int64_t V = mdl.config().vocab_size, nD = mdl.stream_width();
+    const int64_t V = mdl.config().vocab_size;
     if (mtp && !mdl.has_mtp()) {
         return fail(o.model_dir + " has no MTP block (num_nextn_predict_layers = 0)");
     }
     auto t1 = std::chrono::steady_clock::now();
 
-    sequence_state st = mdl.new_sequence();
-    std::vector<float> out(size_t((mtp ? n - 1 : n) * V));
-    std::vector<float> streams; // trunk streams of positions mtp_n_past .. n_past-1
-    int64_t out_rows = 0;
-    for (int64_t p0 = 0; p0 < n; p0 += *chunk) {
-        int64_t c = std::min(*chunk, n - p0);
-        forward_item item;
-        item.state = &st;
-        item.tokens = std::span<const int32_t>(ids->data() + p0, size_t(c));
-        item.all_logits = true;
-        std::vector<float> chunk_streams;
-        if (mtp) {
-            chunk_streams.resize(size_t(c * nD));
-            item.streams = chunk_streams.data();
-        } else {
-            item.logits = out.data() + p0 * V;
-        }
-        if (auto s = mdl.forward(std::span<forward_item>(&item, 1), prec); !s) {
-            return fail(s.err().message);
-        }
-        if (mtp) {
-            streams.insert(streams.end(), chunk_streams.begin(), chunk_streams.end());
-            // Every pending position whose next token has been seen runs through the MTP block.
-            int64_t m_rows = st.n_past - 1 - st.mtp_n_past;
-            if (m_rows > 0) {
-                mtp_item mi;
-                mi.state = &st;
-                mi.streams = streams.data();
-                mi.next_tokens = std::span<const int32_t>(ids->data() + st.mtp_n_past + 1, size_t(m_rows));
-                mi.logits = out.data() + out_rows * V;
-                if (auto s = mdl.forward_mtp(std::span<mtp_item>(&mi, 1), prec); !s) {
-                    return fail(s.err().message);
-                }
-                out_rows += m_rows;
-                streams.erase(streams.begin(), streams.begin() + m_rows * nD);
-            }
-        }
+    auto logits = compute_logits(mdl, *ids, *chunk, mtp ? logits_head::mtp : logits_head::main, prec);
+    if (!logits) {
+        return fail(logits.err().message);
     }
+    const std::vector<float>& out = *logits;
     auto t2 = std::chrono::steady_clock::now();
 
     std::ofstream f(o.out_path, std::ios::binary | std::ios::trunc);

@@ -123,24 +123,31 @@ using micro_fn = void (*)(const float* w, int64_t ws, const float* x, int64_t xs
 template <int RT, int TT>
 void micro(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y, int64_t ys) {
     __m256 acc[RT][TT];
+    #pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
+        #pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             acc[r][t] = _mm256_setzero_ps();
         }
     }
     for (int64_t v = 0; v < n_vec; ++v) {
         __m256 wv[RT];
+        #pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
             wv[r] = _mm256_load_ps(w + r * ws + v * 8);
         }
+        #pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             __m256 xv = _mm256_load_ps(x + t * xs + v * 8);
+            #pragma GCC unroll 8
             for (int r = 0; r < RT; ++r) {
                 acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
             }
         }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
+        #pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             y[t * ys + r] = reduce8(acc[r][t]);
         }
@@ -205,8 +212,13 @@ void decode_row(const matmul_problem& p, int64_t r, float* out, int64_t cp) {
             break;
         case dtype::f8_e4m3: {
             const float* table = tables().e4m3;
+            int64_t block = 0, block_end = p.scale_block_cols; // no division per vector
             for (; c0 < full; c0 += 8) {
-                __m256 s = _mm256_set1_ps(sc ? e8m0_value(sc[c0 / p.scale_block_cols]) : 1.0f);
+                if (c0 >= block_end) {
+                    ++block;
+                    block_end += p.scale_block_cols;
+                }
+                __m256 s = _mm256_set1_ps(sc ? e8m0_value(sc[block]) : 1.0f);
                 __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + c0)));
                 _mm256_store_ps(out + c0, _mm256_mul_ps(_mm256_i32gather_ps(table, idx, 4), s));
             }
@@ -215,8 +227,13 @@ void decode_row(const matmul_problem& p, int64_t r, float* out, int64_t cp) {
         case dtype::fp4_e2m1: {
             const __m256 mag = _mm256_load_ps(k_fp4_mag);
             const __m256i sign = _mm256_set1_epi32(int32_t(0x80000000u));
+            int64_t block = 0, block_end = p.scale_block_cols;
             for (; c0 < full; c0 += k_chunk) {
-                __m256 table = _mm256_mul_ps(mag, _mm256_set1_ps(sc ? e8m0_value(sc[c0 / p.scale_block_cols]) : 1.0f));
+                if (c0 >= block_end) {
+                    ++block;
+                    block_end += p.scale_block_cols;
+                }
+                __m256 table = _mm256_mul_ps(mag, _mm256_set1_ps(sc ? e8m0_value(sc[block]) : 1.0f));
                 __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + c0 / 2)));
                 __m256 even = _mm256_permutevar8x32_ps(table, w);
                 __m256 odd = _mm256_permutevar8x32_ps(table, _mm256_srli_epi32(w, 4));

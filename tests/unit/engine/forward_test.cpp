@@ -1,0 +1,153 @@
+// The V4 forward pass against the shared golden logits (independent implementations), in every
+// feeding mode, for the trunk and the MTP head; plus the properties serving relies on: batch
+// invariance, exact rollback, and clear failures on bad input.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "engine/logits_runner.h"
+#include "engine/model.h"
+#include "tests/support/golden.h"
+#include "tests/support/test_paths.h"
+
+using namespace cachalot;
+using namespace cachalot::test;
+
+namespace {
+
+const model& tiny_model() {
+    static std::unique_ptr<model> m = [] {
+        auto r = model::load(tiny_model_dir());
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
+        return std::move(*r);
+    }();
+    return *m;
+}
+
+struct golden_case {
+    const char* name;
+    std::string tokens, logits;
+};
+
+std::vector<golden_case> golden_cases(bool mtp) {
+    std::string g = shared_dir() + "/fixtures/golden/";
+    std::vector<golden_case> v;
+    for (const char* f : {"tiny-v4", "tiny-v4-long"}) {
+        v.push_back({f, g + f + ".tokens.json", g + f + (mtp ? ".mtp.logits.f32" : ".logits.f32")});
+    }
+    return v;
+}
+
+void check_exact(logits_head head) {
+    const model& m = tiny_model();
+    const int64_t V = m.config().vocab_size;
+    for (const auto& gc : golden_cases(head == logits_head::mtp)) {
+        auto ids = read_token_json(gc.tokens);
+        auto golden = read_f32_file(gc.logits);
+        const int64_t n = int64_t(ids.size());
+        for (int64_t chunk : {n, int64_t(1), int64_t(7), int64_t(64)}) {
+            CAPTURE(gc.name);
+            CAPTURE(chunk);
+            auto out = compute_logits(m, ids, chunk, head, precision::exact);
+            REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.err().message));
+            auto c = compare_logits(golden, *out, V);
+            INFO(c.report);
+            CHECK(c.all_finite);
+            CHECK(c.rel_max_diff <= 1e-4);
+            CHECK(c.top1_agreement == 1.0);
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("exact trunk logits match the goldens in prefill, incremental and chunked modes") {
+    check_exact(logits_head::main);
+}
+
+TEST_CASE("exact MTP logits match the MTP goldens in prefill, incremental and chunked modes") {
+    check_exact(logits_head::mtp);
+}
+
+TEST_CASE("fast precision agrees with the goldens on top-1 for at least 95 percent of positions") {
+    const model& m = tiny_model();
+    for (bool mtp : {false, true}) {
+        for (const auto& gc : golden_cases(mtp)) {
+            auto ids = read_token_json(gc.tokens);
+            auto out = compute_logits(m, ids, 64, mtp ? logits_head::mtp : logits_head::main, precision::fast);
+            REQUIRE(out.ok());
+            auto c = compare_logits(read_f32_file(gc.logits), *out, m.config().vocab_size);
+            std::printf("fast %s%s: %s", gc.name, mtp ? " (mtp)" : "", c.report.c_str());
+            CHECK(c.all_finite);
+            CHECK(c.top1_agreement >= 0.95);
+        }
+    }
+}
+
+TEST_CASE("a batch of sequences gives each the logits it gets alone") {
+    const model& m = tiny_model();
+    const int64_t V = m.config().vocab_size;
+    auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
+    std::vector<int32_t> a(ids.begin(), ids.begin() + 150), b(ids.begin() + 40, ids.begin() + 97);
+    auto alone_a = compute_logits(m, a, 150, logits_head::main, precision::exact);
+    auto alone_b = compute_logits(m, b, 57, logits_head::main, precision::exact);
+    REQUIRE(alone_a.ok());
+    REQUIRE(alone_b.ok());
+
+    // Prefill both together, then decode both together one token at a time.
+    sequence_state sa = m.new_sequence(), sb = m.new_sequence();
+    std::vector<float> la(size_t(150 * V)), lb(size_t(57 * V));
+    forward_item items[2];
+    items[0] = {&sa, std::span<const int32_t>(a.data(), 140), true, la.data(), nullptr};
+    items[1] = {&sb, std::span<const int32_t>(b.data(), 50), true, lb.data(), nullptr};
+    REQUIRE(m.forward(items, precision::exact).ok());
+    for (int step = 0; step < 10; ++step) {
+        int n_items = 0;
+        forward_item step_items[2];
+        step_items[n_items++] = {&sa, std::span<const int32_t>(a.data() + 140 + step, 1), false,
+                                 la.data() + (140 + step) * V, nullptr};
+        if (step < 7) {
+            step_items[n_items++] = {&sb, std::span<const int32_t>(b.data() + 50 + step, 1), false,
+                                     lb.data() + (50 + step) * V, nullptr};
+        }
+        REQUIRE(m.forward(std::span<forward_item>(step_items, size_t(n_items)), precision::exact).ok());
+    }
+    CHECK(compare_logits(*alone_a, la, V).max_abs_diff == 0.0);
+    CHECK(compare_logits(*alone_b, lb, V).max_abs_diff == 0.0);
+}
+
+TEST_CASE("rolling a sequence back and feeding other tokens equals a fresh run") {
+    const model& m = tiny_model();
+    const int64_t V = m.config().vocab_size;
+    auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
+    // Positions 252..259 cross an HCA window boundary (256) and several CSA windows.
+    std::vector<int32_t> seq(ids.begin(), ids.begin() + 260);
+    auto straight = compute_logits(m, seq, 260, logits_head::main, precision::exact);
+    REQUIRE(straight.ok());
+
+    sequence_state st = m.new_sequence();
+    forward_item item{&st, std::span<const int32_t>(seq.data(), 252), false, nullptr, nullptr};
+    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
+    std::vector<int32_t> wrong = {5, 6, 7, 8, 9, 10};
+    item = {&st, std::span<const int32_t>(wrong), false, nullptr, nullptr};
+    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
+    st.truncate(252);
+    CHECK(st.n_past == 252);
+    std::vector<float> tail(size_t(8 * V));
+    item = {&st, std::span<const int32_t>(seq.data() + 252, 8), true, tail.data(), nullptr};
+    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
+    std::vector<float> expect(straight->begin() + 252 * V, straight->end());
+    CHECK(compare_logits(expect, tail, V).max_abs_diff == 0.0);
+}
+
+TEST_CASE("forward rejects token ids outside the vocabulary and leaves the state unchanged") {
+    const model& m = tiny_model();
+    sequence_state st = m.new_sequence();
+    std::vector<int32_t> bad = {3, int32_t(m.config().vocab_size)};
+    forward_item item{&st, std::span<const int32_t>(bad), false, nullptr, nullptr};
+    auto s = m.forward(std::span<forward_item>(&item, 1), precision::exact);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.err().message.find("outside the vocabulary") != std::string::npos);
+    CHECK(st.n_past == 0);
+}
