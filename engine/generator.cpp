@@ -176,7 +176,11 @@ result<generation_stats> generate(const model& m, const tokenizer& tok, std::spa
         mtp_item mi{&st, mtp_streams.data(), std::span<const int32_t>(mtp_next), all_mtp_logits.data()};
         CACHALOT_TRY(m.forward_mtp(std::span<mtp_item>(&mi, 1), opts.prec));
         const float* dl = all_mtp_logits.data() + (m_rows - 1) * V;
-        int32_t draft = int32_t(std::max_element(dl, dl + V) - dl);
+        int32_t draft = opts.draft_policy ? opts.draft_policy(st.n_past + 1, std::span<const float>(dl, size_t(V)))
+                                          : int32_t(std::max_element(dl, dl + V) - dl);
+        if (draft < 0 || draft >= V) {
+            return make_error(errc::invalid_argument, "draft policy returned token " + std::to_string(draft));
+        }
         mtp_streams.clear();
         mtp_next.clear();
 

@@ -23,6 +23,9 @@ struct generate_options {
     bool use_mtp = false;            // speculative decoding with the MTP block
     precision prec = precision::fast;
     int64_t prefill_chunk = 512;     // tokens per prefill step
+    /// Picks the draft for position `pos` from the MTP block's logits; empty = argmax. Lets
+    /// callers plug in other drafting policies (and tests force acceptances and rejections).
+    std::function<int32_t(int64_t pos, std::span<const float> mtp_logits)> draft_policy;
 };
 
 enum class finish_reason { stop, length };

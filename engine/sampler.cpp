@@ -360,15 +360,22 @@ status sampler::prepare(std::span<const float> logits) {
     if (logits.size() > static_cast<std::size_t>(std::numeric_limits<token_id>::max())) {
         return make_error(errc::invalid_argument, "sampler: the logits row is larger than any vocabulary");
     }
+    // One branch-free pass (it vectorises); the slow search for the culprit only on failure.
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    bool any_bad = false;
     bool any_finite = false;
-    for (std::size_t i = 0; i < logits.size(); ++i) {
-        const float x = logits[i];
-        if (std::isnan(x) || x == std::numeric_limits<float>::infinity()) {
-            return make_error(errc::invalid_argument,
-                              "sampler: logit of token " + std::to_string(i) + " is " +
-                                  (std::isnan(x) ? "NaN" : "+inf"));
+    for (const float x : logits) {
+        any_bad |= (x != x) | (x == inf);
+        any_finite |= (x > -inf) & (x < inf);
+    }
+    if (any_bad) {
+        for (std::size_t i = 0; i < logits.size(); ++i) {
+            if (std::isnan(logits[i]) || logits[i] == inf) {
+                return make_error(errc::invalid_argument,
+                                  "sampler: logit of token " + std::to_string(i) + " is " +
+                                      (std::isnan(logits[i]) ? "NaN" : "+inf"));
+            }
         }
-        any_finite = any_finite || x != -std::numeric_limits<float>::infinity();
     }
     if (!any_finite) {
         return make_error(errc::invalid_argument, "sampler: every logit is -inf");
@@ -412,9 +419,13 @@ status sampler::prepare(std::span<const float> logits) {
 }
 
 token_id sampler::greedy_token() const {
+    // The running maximum lives in a register: reloading logits_[best] each step would chain
+    // every iteration on a load.
     token_id best = 0;
+    float best_value = logits_[0];
     for (token_id i = 1; i < static_cast<token_id>(logits_.size()); ++i) {
-        if (logits_[i] > logits_[best]) {
+        if (logits_[i] > best_value) {
+            best_value = logits_[i];
             best = i;
         }
     }
@@ -423,61 +434,57 @@ token_id sampler::greedy_token() const {
 
 double sampler::truncated_distribution() {
     const auto n_vocab = static_cast<token_id>(logits_.size());
-    const float max_logit = *std::max_element(logits_.begin(), logits_.end());
+    const float max_logit = logits_[greedy_token()];
     const float temperature = params_.temperature;
 
-    weights_.resize(logits_.size());
     kept_.clear();
     for (token_id i = 0; i < n_vocab; ++i) {
-        // The argmax gets exactly exp(0) = 1; -inf logits and underflows get 0 and drop out.
-        const float w = std::exp((logits_[i] - max_logit) / temperature);
-        weights_[i] = w;
-        if (w > 0.0f) {
+        if (logits_[i] != -std::numeric_limits<float>::infinity()) {
             kept_.push_back(i);
         }
     }
 
-    // Top-k on the logits (temperature keeps their order, and logits do not underflow).
+    // Top-k on the logits, before any exp (temperature keeps their order).
     const std::int32_t k = params_.top_k;
     if (k > 0 && static_cast<std::size_t>(k) < kept_.size()) {
-        std::vector<float> values(kept_.size());
-        for (std::size_t i = 0; i < kept_.size(); ++i) {
-            values[i] = logits_[kept_[i]];
+        float kth = 0.0f;
+        if (k <= 256) {
+            // A min-heap of the k largest: most logits lose one comparison with its top.
+            std::vector<float> heap;
+            heap.reserve(k);
+            for (token_id t : kept_) {
+                const float x = logits_[t];
+                if (heap.size() < static_cast<std::size_t>(k)) {
+                    heap.push_back(x);
+                    std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+                } else if (x > heap.front()) {
+                    std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+                    heap.back() = x;
+                    std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+                }
+            }
+            kth = heap.front();
+        } else {
+            std::vector<float> values(kept_.size());
+            for (std::size_t i = 0; i < kept_.size(); ++i) {
+                values[i] = logits_[kept_[i]];
+            }
+            std::nth_element(values.begin(), values.begin() + (k - 1), values.end(),
+                             std::greater<float>());
+            kth = values[k - 1];
         }
-        std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<float>());
-        const float kth = values[k - 1];
         std::erase_if(kept_, [&](token_id t) { return logits_[t] < kth; });
     }
 
-    // Top-p: rank survivors by probability, extending the sorted prefix only as far as needed.
+    // The argmax gets exactly exp(0) = 1; underflows get 0 and drop out.
+    weights_.resize(logits_.size());
+    for (token_id t : kept_) {
+        weights_[t] = std::exp((logits_[t] - max_logit) / temperature);
+    }
+    std::erase_if(kept_, [&](token_id t) { return !(weights_[t] > 0.0f); });
+
     if (params_.top_p < 1.0f && kept_.size() > 1) {
-        double total = 0.0;
-        for (token_id t : kept_) {
-            total += weights_[t];
-        }
-        const double target = static_cast<double>(params_.top_p) * total;
-        const rank_before before{weights_.data()};
-        std::size_t sorted = 0;
-        std::size_t n_keep = kept_.size();
-        double mass_before = 0.0;
-        bool found = false;
-        while (!found && sorted < kept_.size()) {
-            const std::size_t next = std::min(kept_.size(), std::max<std::size_t>(64, sorted * 4));
-            std::nth_element(kept_.begin() + sorted, kept_.begin() + (next - 1), kept_.end(), before);
-            std::sort(kept_.begin() + sorted, kept_.begin() + next, before);
-            for (std::size_t i = sorted; i < next; ++i) {
-                // Keep token i while the mass ranked above it is still short of top_p.
-                if (mass_before >= target) {
-                    n_keep = i;
-                    found = true;
-                    break;
-                }
-                mass_before += weights_[kept_[i]];
-            }
-            sorted = next;
-        }
-        kept_.resize(n_keep);
-        std::sort(kept_.begin(), kept_.end());
+        apply_top_p();
     }
 
     // Min-p relative to the largest surviving probability (normalisation cancels in the ratio).
@@ -497,12 +504,96 @@ double sampler::truncated_distribution() {
     return total;
 }
 
+void sampler::apply_top_p() {
+    // Token x survives when the mass ranked above it (weight descending, lower id first) is
+    // still below top_p of the total. Instead of sorting all survivors, bucket them by the top
+    // bits of their float weight (monotone in the weight for positive floats): buckets whose
+    // cumulative mass from the top stays below the target survive whole, those past it drop
+    // whole, and only the one bucket straddling the target is sorted.
+    double total = 0.0;
+    for (token_id t : kept_) {
+        total += weights_[t];
+    }
+    const double target = static_cast<double>(params_.top_p) * total;
+    const rank_before before{weights_.data()};
+
+    constexpr std::size_t small_set = 1024;
+    if (kept_.size() <= small_set) {
+        std::vector<token_id> order = kept_;
+        std::sort(order.begin(), order.end(), before);
+        double mass_before = 0.0;
+        std::size_t n_keep = order.size();
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            if (mass_before >= target) {
+                n_keep = i;
+                break;
+            }
+            mass_before += weights_[order[i]];
+        }
+        order.resize(n_keep);
+        std::sort(order.begin(), order.end());
+        kept_.swap(order);
+        return;
+    }
+
+    constexpr int bucket_shift = 18; // 8 exponent bits + 5 mantissa bits: buckets ~3% wide
+    constexpr std::size_t n_buckets = std::size_t{1} << (31 - bucket_shift);
+    auto bucket_of = [&](token_id t) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &weights_[t], sizeof bits);
+        return static_cast<std::size_t>(bits >> bucket_shift);
+    };
+    std::vector<double> bucket_mass(n_buckets, 0.0);
+    for (token_id t : kept_) {
+        bucket_mass[bucket_of(t)] += weights_[t];
+    }
+    double mass_above = 0.0;
+    std::size_t edge = 0; // the straddling bucket
+    bool found = false;
+    for (std::size_t b = n_buckets; b-- > 0;) {
+        if (mass_above + bucket_mass[b] >= target) {
+            edge = b;
+            found = true;
+            break;
+        }
+        mass_above += bucket_mass[b];
+    }
+    if (!found) {
+        return; // rounding kept the target out of reach: everything survives
+    }
+    std::vector<token_id> straddling;
+    for (token_id t : kept_) {
+        if (bucket_of(t) == edge) {
+            straddling.push_back(t);
+        }
+    }
+    std::sort(straddling.begin(), straddling.end(), before);
+    double mass_before = mass_above;
+    std::optional<token_id> first_dropped;
+    for (token_id t : straddling) {
+        if (mass_before >= target) {
+            first_dropped = t;
+            break;
+        }
+        mass_before += weights_[t];
+    }
+    std::erase_if(kept_, [&](token_id t) {
+        const std::size_t b = bucket_of(t);
+        if (b != edge) {
+            return b < edge;
+        }
+        return first_dropped && !before(t, *first_dropped);
+    });
+}
+
 void sampler::fill_logprobs(token_id token, sample_result& out) const {
     const auto n_vocab = static_cast<token_id>(logits_.size());
-    const float max_logit = *std::max_element(logits_.begin(), logits_.end());
+    const float max_logit = logits_[greedy_token()];
+    // Terms in float (each is at most 1, an ulp of error is far below what a float logprob
+    // shows), the sum in double.
     double sum = 0.0;
     for (float l : logits_) {
-        sum += std::exp(static_cast<double>(l) - max_logit);
+        sum += std::exp(l - max_logit);
     }
     const double log_z = static_cast<double>(max_logit) + std::log(sum);
     out.logprob = static_cast<float>(logits_[token] - log_z);

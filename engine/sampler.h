@@ -144,6 +144,8 @@ private:
     // Fills weights_ (unnormalised probabilities, 0 = masked) and kept_ (surviving ids,
     // ascending) from logits_; returns the survivors' total weight.
     double truncated_distribution();
+    // Narrows kept_ to the top-p set (ids stay ascending).
+    void apply_top_p();
     void fill_logprobs(token_id token, sample_result& out) const;
 
     sampling_params params_;

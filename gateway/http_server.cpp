@@ -11,6 +11,7 @@
 #include "gateway/http_server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -490,6 +491,9 @@ void session::dispatch_request(http_request request) {
 struct http_server::impl {
     std::shared_ptr<server_state> state = std::make_shared<server_state>();
     std::unique_ptr<net::io_context> ioc;
+    // Keeps the I/O threads running while no socket operation is pending, e.g. when every open
+    // request waits on a handler working on another thread; released only by wait_and_join().
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<net::signal_set> signals;
     std::vector<std::thread> threads;
@@ -582,6 +586,7 @@ struct http_server::impl {
                 signals->cancel(ec);
             });
         }
+        work.reset();
         ioc->stop();
         for (auto& t : threads) {
             t.join();
@@ -660,6 +665,7 @@ result<std::unique_ptr<http_server>> http_server::start(const http_server_option
         p->signals = std::make_unique<net::signal_set>(*p->ioc, SIGINT, SIGTERM);
         p->wait_for_signal();
     }
+    p->work.emplace(net::make_work_guard(*p->ioc));
     p->do_accept();
     for (int i = 0; i < options.n_threads; ++i) {
         p->threads.emplace_back([ioc = p->ioc.get()] {
