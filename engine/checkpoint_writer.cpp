@@ -881,6 +881,14 @@ status make_random_checkpoint(const v4_model_config& cfg, const make_model_optio
     }
     auto plans = plan_checkpoint(cfg);
     CACHALOT_TRY(plans);
+    // The embedded demo tokenizer has 1024 tokens; a smaller embedding would let it emit ids
+    // the model has no row for.
+    constexpr int64_t k_demo_tokenizer_tokens = 1024;
+    if (cfg.vocab_size < k_demo_tokenizer_tokens) {
+        return make_error(errc::invalid_argument, "model config: vocab_size " + std::to_string(cfg.vocab_size) +
+                                                      " is below the embedded tokenizer's " +
+                                                      std::to_string(k_demo_tokenizer_tokens) + " tokens");
+    }
 
     const fs::path dir(opts.out_dir);
     std::error_code ec;

@@ -363,6 +363,10 @@ TEST_CASE("top-p keeps the smallest most-probable set reaching the mass") {
     p.top_p = 0.5f;
     auto s = make_sampler(p);
     CHECK(probs_of(s, {0.0f, 0.0f, 0.0f, 0.0f}) == std::vector<float>{0.5f, 0.5f, 0.0f, 0.0f});
+    // The same on a set large enough for the bucketed selection.
+    const auto flat = probs_of(s, std::vector<float>(4096, 0.0f));
+    CHECK(std::count(flat.begin(), flat.begin() + 2048, 1.0f / 2048) == 2048);
+    CHECK(std::count(flat.begin() + 2048, flat.end(), 0.0f) == 2048);
 }
 
 TEST_CASE("min-p drops tokens below a fraction of the most probable one") {
