@@ -1,8 +1,10 @@
 // `cachalot serve`: every role in one process behind the OpenAI-compatible HTTP API. This file
 // resolves the options (flags over --config YAML over defaults), the data directory, the model
 // (the embedded demo checkpoint is generated once under <data-dir>/models/cachalot-demo when no
-// --model is given) and the API keys, then runs the gateway until SIGINT/SIGTERM. It prints one
-// line to stderr once listening; nothing goes to stdout. The HTTP work lives in gateway/.
+// --model is given) and the API keys, loads the checkpoint and its tokenizer before listening (a
+// load failure exits 1 with the loader's message), then runs the gateway until SIGINT/SIGTERM.
+// It prints a load line and a listening line to stderr; nothing goes to stdout. The HTTP work
+// lives in gateway/.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,9 +19,12 @@
 
 #include "cli/commands.h"
 #include "engine/checkpoint_writer.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
 #include "gateway/auth.h"
 #include "gateway/gateway.h"
 #include "gateway/serve_config.h"
+#include "gateway/tokenize_routes.h"
 
 namespace cachalot::cli {
 namespace {
@@ -127,18 +132,46 @@ int run_serve(const serve_flags& flags) {
         }
     }
 
+    // The loader validates config and weights and names the field or tensor that is wrong; the
+    // probe then only derives the served id (it cannot fail on a config the loader accepted).
+    const auto load_start = std::chrono::steady_clock::now();
+    auto engine_model = cachalot::model::load(model_dir);
+    if (!engine_model) {
+        return fail("cannot load the model in " + model_dir + ": " + engine_model.err().message);
+    }
+    auto tok = tokenizer::load((fs::path(model_dir) / "tokenizer.json").string());
+    if (!tok) {
+        return fail("cannot load the tokenizer of " + model_dir + ": " + tok.err().message);
+    }
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+
     auto info = gateway::probe_model_dir(model_dir, served_name);
     if (!info) {
         return fail(info.err().message);
     }
+    const model_config& config = (*engine_model)->config();
     auto model = std::make_shared<gateway::model_state>();
     model->info = std::move(*info);
+    model->info.max_model_len = config.max_position_embeddings;
     model->created_unix =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "cachalot: loaded %s from %s in %.2f s: layers=%lld hidden=%lld vocab=%lld context=%lld\n",
+                 model->info.id.c_str(), model_dir.c_str(), load_s, static_cast<long long>(config.num_hidden_layers),
+                 static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
+                 static_cast<long long>(config.max_position_embeddings));
     model->ready = true;
 
     gateway::gateway_options options;
     options.model = model;
+    // A prompt gets the checkpoint's BOS when the tokenizer_config.json beside it names none.
+    std::optional<int32_t> bos_id = tok->bos_id();
+    if (!bos_id && config.bos_token_id >= 0 && config.bos_token_id < tok->size()) {
+        bos_id = static_cast<int32_t>(config.bos_token_id);
+    }
+    options.add_routes = [model, tokens = *tok, bos_id](gateway::router& routes,
+                                                         const std::shared_ptr<gateway::gateway_metrics>&) {
+        gateway::add_tokenize_routes(routes, model, tokens, bos_id);
+    };
     options.http.host = pick<std::string>(flags.host_opt, flags.host, file.host, "127.0.0.1");
     const int64_t port = pick<int64_t>(flags.port_opt, flags.port, file.port, 8000);
     if (port < 0 || port > 65535) {

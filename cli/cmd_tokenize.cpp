@@ -77,9 +77,11 @@ int run_tokenize(const tokenize_options& opt) {
 } // namespace
 
 void add_tokenize_command(CLI::App& root, command_list& out) {
-    auto* app = root.add_subcommand("tokenize", "Tokenize texts with a model's tokenizer (JSON array in, JSON array of id arrays out)");
+    auto* app = root.add_subcommand(
+        "tokenize", "Tokenize texts with a model's tokenizer (JSON array in, JSON array of id arrays out)");
     auto opt = std::make_shared<tokenize_options>();
-    app->add_option("--model", opt->model_dir, "Model directory holding tokenizer.json (or the file itself)")->required();
+    app->add_option("--model", opt->model_dir, "Model directory holding tokenizer.json (or the file itself)")
+        ->required();
     app->add_option("--texts", opt->texts_path, "JSON file with an array of strings")->required();
     out.push_back({app, [opt] { return run_tokenize(*opt); }});
 }

@@ -38,7 +38,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
     return z ^ (z >> 31);
 }
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 std::uint64_t random_seed() {
     std::random_device rd;
@@ -49,9 +51,7 @@ std::uint64_t random_seed() {
 // resulting ranking does not depend on the sort algorithm.
 struct rank_before {
     const float* values;
-    bool operator()(token_id a, token_id b) const {
-        return values[a] > values[b] || (values[a] == values[b] && a < b);
-    }
+    bool operator()(token_id a, token_id b) const { return values[a] > values[b] || (values[a] == values[b] && a < b); }
 };
 
 // Little-endian writer and reader for sampler_state.
@@ -133,7 +133,9 @@ status check_state(const sampler_state& s) {
 
 // ---- sampling_params ----------------------------------------------------------------------------
 
-bool sampling_params::is_greedy() const { return temperature < greedy_temperature_eps; }
+bool sampling_params::is_greedy() const {
+    return temperature < greedy_temperature_eps;
+}
 
 status sampling_params::validate() const {
     // Written as !(in range) so that NaN fails every check.
@@ -158,8 +160,7 @@ status sampling_params::validate() const {
     }
     if (!(repetition_penalty > 0.0f && std::isfinite(repetition_penalty))) {
         return make_error(errc::invalid_argument,
-                          "repetition_penalty must be a finite number > 0, got " +
-                              format_number(repetition_penalty));
+                          "repetition_penalty must be a finite number > 0, got " + format_number(repetition_penalty));
     }
     for (std::size_t i = 0; i < stop.size(); ++i) {
         if (stop[i].empty()) {
@@ -169,22 +170,19 @@ status sampling_params::validate() const {
     }
     for (std::size_t i = 0; i < stop_token_ids.size(); ++i) {
         if (stop_token_ids[i] < 0) {
-            return make_error(errc::invalid_argument,
-                              "stop_token_ids[" + std::to_string(i) + "] must be >= 0, got " +
-                                  std::to_string(stop_token_ids[i]));
+            return make_error(errc::invalid_argument, "stop_token_ids[" + std::to_string(i) + "] must be >= 0, got " +
+                                                          std::to_string(stop_token_ids[i]));
         }
     }
     if (max_tokens && *max_tokens < 1) {
-        return make_error(errc::invalid_argument,
-                          "max_tokens must be at least 1, got " + std::to_string(*max_tokens));
+        return make_error(errc::invalid_argument, "max_tokens must be at least 1, got " + std::to_string(*max_tokens));
     }
     if (top_logprobs < 0 || top_logprobs > max_top_logprobs) {
         return make_error(errc::invalid_argument,
                           "top_logprobs must be in [0, 20], got " + std::to_string(top_logprobs));
     }
     if (top_logprobs > 0 && !logprobs) {
-        return make_error(errc::invalid_argument,
-                          "top_logprobs requires logprobs to be true");
+        return make_error(errc::invalid_argument, "top_logprobs requires logprobs to be true");
     }
     return ok_status();
 }
@@ -210,7 +208,9 @@ std::uint64_t sampler_rng::next_u64() {
     return result;
 }
 
-double sampler_rng::next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double sampler_rng::next_double() {
+    return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 // ---- sampler_state --------------------------------------------------------------------------
 
@@ -236,9 +236,7 @@ std::string sampler_state::serialize() const {
 }
 
 result<sampler_state> sampler_state::deserialize(std::string_view bytes) {
-    auto truncated = [] {
-        return make_error(errc::bad_format, "sampler state: truncated byte string");
-    };
+    auto truncated = [] { return make_error(errc::bad_format, "sampler state: truncated byte string"); };
     byte_reader r(bytes);
     std::uint32_t magic = 0;
     std::uint32_t version = 0;
@@ -246,8 +244,7 @@ result<sampler_state> sampler_state::deserialize(std::string_view bytes) {
         return make_error(errc::bad_format, "sampler state: bad magic (not a sampler state)");
     }
     if (!r.u32(version) || version != state_version) {
-        return make_error(errc::bad_format,
-                          "sampler state: unsupported version " + std::to_string(version));
+        return make_error(errc::bad_format, "sampler state: unsupported version " + std::to_string(version));
     }
     sampler_state s;
     for (auto& w : s.rng) {
@@ -288,8 +285,7 @@ result<sampler_state> sampler_state::deserialize(std::string_view bytes) {
         c = static_cast<std::int32_t>(b);
     }
     if (r.remaining() != 0) {
-        return make_error(errc::bad_format,
-                          "sampler state: " + std::to_string(r.remaining()) + " trailing bytes");
+        return make_error(errc::bad_format, "sampler state: " + std::to_string(r.remaining()) + " trailing bytes");
     }
     if (auto st = check_state(s); !st) {
         return make_error(errc::bad_format, st.err().message);
@@ -300,11 +296,9 @@ result<sampler_state> sampler_state::deserialize(std::string_view bytes) {
 // ---- sampler --------------------------------------------------------------------------------
 
 sampler::sampler(const sampling_params& params, sampler_state state)
-    : params_(params),
-      rng_(state.rng),
-      prompt_tokens_(std::move(state.prompt_tokens)),
-      output_counts_(std::move(state.output_counts)),
-      n_output_tokens_(state.n_output_tokens) {}
+    : params_(params), rng_(state.rng), prompt_tokens_(std::move(state.prompt_tokens)),
+      output_counts_(std::move(state.output_counts)), n_output_tokens_(state.n_output_tokens) {
+}
 
 result<sampler> sampler::create(const sampling_params& params, std::span<const token_id> prompt) {
     CACHALOT_TRY(params.validate());
@@ -313,15 +307,13 @@ result<sampler> sampler::create(const sampling_params& params, std::span<const t
     if (params.repetition_penalty != 1.0f) {
         for (std::size_t i = 0; i < prompt.size(); ++i) {
             if (prompt[i] < 0) {
-                return make_error(errc::invalid_argument,
-                                  "prompt token " + std::to_string(i) + " is negative (" +
-                                      std::to_string(prompt[i]) + ")");
+                return make_error(errc::invalid_argument, "prompt token " + std::to_string(i) + " is negative (" +
+                                                              std::to_string(prompt[i]) + ")");
             }
         }
         s.prompt_tokens.assign(prompt.begin(), prompt.end());
         std::sort(s.prompt_tokens.begin(), s.prompt_tokens.end());
-        s.prompt_tokens.erase(std::unique(s.prompt_tokens.begin(), s.prompt_tokens.end()),
-                              s.prompt_tokens.end());
+        s.prompt_tokens.erase(std::unique(s.prompt_tokens.begin(), s.prompt_tokens.end()), s.prompt_tokens.end());
     }
     return sampler(params, std::move(s));
 }
@@ -371,9 +363,8 @@ status sampler::prepare(std::span<const float> logits) {
     if (any_bad) {
         for (std::size_t i = 0; i < logits.size(); ++i) {
             if (std::isnan(logits[i]) || logits[i] == inf) {
-                return make_error(errc::invalid_argument,
-                                  "sampler: logit of token " + std::to_string(i) + " is " +
-                                      (std::isnan(logits[i]) ? "NaN" : "+inf"));
+                return make_error(errc::invalid_argument, "sampler: logit of token " + std::to_string(i) + " is " +
+                                                              (std::isnan(logits[i]) ? "NaN" : "+inf"));
             }
         }
     }
@@ -410,8 +401,7 @@ status sampler::prepare(std::span<const float> logits) {
     if (params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f) {
         for (const auto& [t, count] : output_counts_) {
             if (t < n_vocab) {
-                logits_[t] -= params_.frequency_penalty * static_cast<float>(count) +
-                              params_.presence_penalty;
+                logits_[t] -= params_.frequency_penalty * static_cast<float>(count) + params_.presence_penalty;
             }
         }
     }
@@ -469,8 +459,7 @@ double sampler::truncated_distribution() {
             for (std::size_t i = 0; i < kept_.size(); ++i) {
                 values[i] = logits_[kept_[i]];
             }
-            std::nth_element(values.begin(), values.begin() + (k - 1), values.end(),
-                             std::greater<float>());
+            std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<float>());
             kth = values[k - 1];
         }
         std::erase_if(kept_, [&](token_id t) { return logits_[t] < kth; });
@@ -664,9 +653,8 @@ result<std::vector<float>> sampler::probabilities(std::span<const float> logits)
 
 result<sample_result> sampler::score(std::span<const float> logits, token_id token) {
     if (token < 0 || static_cast<std::size_t>(token) >= logits.size()) {
-        return make_error(errc::invalid_argument,
-                          "sampler: token " + std::to_string(token) + " is outside the vocabulary of " +
-                              std::to_string(logits.size()));
+        return make_error(errc::invalid_argument, "sampler: token " + std::to_string(token) +
+                                                      " is outside the vocabulary of " + std::to_string(logits.size()));
     }
     CACHALOT_TRY(prepare(logits));
     sample_result out;

@@ -42,20 +42,20 @@ using token_id = std::int32_t;
 
 /// One request's sampling parameters. Defaults are OpenAI's; each "off" value disables its step.
 struct sampling_params {
-    float temperature = 1.0f;        // [0, 2]; 0 = greedy
-    std::int32_t top_k = 0;          // 0 or -1 = off, else >= 1
-    float top_p = 1.0f;              // (0, 1]; 1 = off
-    float min_p = 0.0f;              // [0, 1]; 0 = off
-    std::optional<std::uint64_t> seed; // a JSON integer, negative ones cast; none = random
-    float presence_penalty = 0.0f;   // [-2, 2], over output tokens
-    float frequency_penalty = 0.0f;  // [-2, 2], over output tokens
-    float repetition_penalty = 1.0f; // > 0, over prompt + output tokens; 1 = off
-    std::vector<std::string> stop;   // stop strings, each non-empty (engine/stop_matcher.h)
-    std::vector<token_id> stop_token_ids; // ids that end the sequence besides EOS
+    float temperature = 1.0f;               // [0, 2]; 0 = greedy
+    std::int32_t top_k = 0;                 // 0 or -1 = off, else >= 1
+    float top_p = 1.0f;                     // (0, 1]; 1 = off
+    float min_p = 0.0f;                     // [0, 1]; 0 = off
+    std::optional<std::uint64_t> seed;      // a JSON integer, negative ones cast; none = random
+    float presence_penalty = 0.0f;          // [-2, 2], over output tokens
+    float frequency_penalty = 0.0f;         // [-2, 2], over output tokens
+    float repetition_penalty = 1.0f;        // > 0, over prompt + output tokens; 1 = off
+    std::vector<std::string> stop;          // stop strings, each non-empty (engine/stop_matcher.h)
+    std::vector<token_id> stop_token_ids;   // ids that end the sequence besides EOS
     std::optional<std::int64_t> max_tokens; // >= 1; none = the rest of the context
-    bool logprobs = false;           // report the sampled token's logprob
-    std::int32_t top_logprobs = 0;   // [0, 20] alternatives per token; needs logprobs
-    bool ignore_eos = false;         // keep going after EOS (benchmarks)
+    bool logprobs = false;                  // report the sampled token's logprob
+    std::int32_t top_logprobs = 0;          // [0, 20] alternatives per token; needs logprobs
+    bool ignore_eos = false;                // keep going after EOS (benchmarks)
 
     /// Checks every field against its range; the message names the field and the range.
     [[nodiscard]] status validate() const;
@@ -110,8 +110,7 @@ struct sample_result {
 class sampler {
 public:
     /// Validates params; prompt feeds the repetition penalty.
-    [[nodiscard]] static result<sampler> create(const sampling_params& params,
-                                                std::span<const token_id> prompt);
+    [[nodiscard]] static result<sampler> create(const sampling_params& params, std::span<const token_id> prompt);
     /// Continues a sequence from a state taken from sampler::state() (here or elsewhere).
     [[nodiscard]] static result<sampler> restore(const sampling_params& params, sampler_state state);
 

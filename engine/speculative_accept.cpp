@@ -30,9 +30,8 @@ token_id draw(std::span<const double> weights, double total, double u) {
 
 } // namespace
 
-result<speculative_result> accept_draft(sampler& s, std::span<const float> target_logits,
-                                        std::size_t n_vocab, std::span<const token_id> draft,
-                                        std::span<const float> draft_probs,
+result<speculative_result> accept_draft(sampler& s, std::span<const float> target_logits, std::size_t n_vocab,
+                                        std::span<const token_id> draft, std::span<const float> draft_probs,
                                         const speculative_options& opts) {
     const std::size_t k = draft.size();
     if (n_vocab == 0) {
@@ -44,25 +43,23 @@ result<speculative_result> accept_draft(sampler& s, std::span<const float> targe
                               " values, expected (k + 1) * V = " + std::to_string((k + 1) * n_vocab));
     }
     if (!draft_probs.empty() && draft_probs.size() != k * n_vocab) {
-        return make_error(errc::invalid_argument,
-                          "accept_draft: draft_probs has " + std::to_string(draft_probs.size()) +
-                              " values, expected k * V = " + std::to_string(k * n_vocab) +
-                              " or none for a greedy draft");
+        return make_error(errc::invalid_argument, "accept_draft: draft_probs has " +
+                                                      std::to_string(draft_probs.size()) +
+                                                      " values, expected k * V = " + std::to_string(k * n_vocab) +
+                                                      " or none for a greedy draft");
     }
     for (std::size_t j = 0; j < k; ++j) {
         if (draft[j] < 0 || static_cast<std::size_t>(draft[j]) >= n_vocab) {
-            return make_error(errc::invalid_argument,
-                              "accept_draft: draft token " + std::to_string(j) + " (" +
-                                  std::to_string(draft[j]) + ") is outside the vocabulary of " +
-                                  std::to_string(n_vocab));
+            return make_error(errc::invalid_argument, "accept_draft: draft token " + std::to_string(j) + " (" +
+                                                          std::to_string(draft[j]) + ") is outside the vocabulary of " +
+                                                          std::to_string(n_vocab));
         }
     }
     for (std::size_t i = 0; i < draft_probs.size(); ++i) {
         if (!(draft_probs[i] >= 0.0f) || !std::isfinite(draft_probs[i])) {
-            return make_error(errc::invalid_argument,
-                              "accept_draft: draft probability at row " + std::to_string(i / n_vocab) +
-                                  ", token " + std::to_string(i % n_vocab) +
-                                  " is negative or not finite");
+            return make_error(errc::invalid_argument, "accept_draft: draft probability at row " +
+                                                          std::to_string(i / n_vocab) + ", token " +
+                                                          std::to_string(i % n_vocab) + " is negative or not finite");
         }
     }
     if (opts.max_new_tokens == 0) {
@@ -75,8 +72,7 @@ result<speculative_result> accept_draft(sampler& s, std::span<const float> targe
         if (t == opts.eos_token_id && !params.ignore_eos) {
             return true;
         }
-        return std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), t) !=
-               params.stop_token_ids.end();
+        return std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), t) != params.stop_token_ids.end();
     };
     // Records t; returns true when the chain must end here.
     auto emit = [&](sample_result r) {
@@ -88,8 +84,7 @@ result<speculative_result> accept_draft(sampler& s, std::span<const float> targe
             out.hit_stop_token = true;
             return true;
         }
-        return opts.max_new_tokens > 0 &&
-               static_cast<std::int64_t>(out.tokens.size()) >= opts.max_new_tokens;
+        return opts.max_new_tokens > 0 && static_cast<std::int64_t>(out.tokens.size()) >= opts.max_new_tokens;
     };
     auto scored = [&](std::span<const float> row, token_id t) -> result<sample_result> {
         if (!params.logprobs) {

@@ -48,10 +48,8 @@ struct speculative_result {
 ///   the draft was greedy (one-hot at each draft token). Ignored when the sampler is greedy.
 /// Fails (invalid_argument) on shapes that do not match, draft ids outside [0, V), negative or
 /// non-finite draft probabilities, or a bad logits row.
-[[nodiscard]] result<speculative_result> accept_draft(sampler& s,
-                                                      std::span<const float> target_logits,
-                                                      std::size_t n_vocab,
-                                                      std::span<const token_id> draft,
+[[nodiscard]] result<speculative_result> accept_draft(sampler& s, std::span<const float> target_logits,
+                                                      std::size_t n_vocab, std::span<const token_id> draft,
                                                       std::span<const float> draft_probs,
                                                       const speculative_options& opts = {});
 

@@ -214,8 +214,8 @@ struct pre_step {
     detail::tok_regex regex;
     split_behavior behavior = split_behavior::isolated;
     bool invert = false;
-    bool use_regex = true;          // ByteLevel with use_regex=false splits nothing
-    bool add_prefix_space = false;  // ByteLevel only
+    bool use_regex = true;         // ByteLevel with use_regex=false splits nothing
+    bool add_prefix_space = false; // ByteLevel only
 };
 
 struct added_token {
@@ -233,7 +233,9 @@ struct merge_value {
     int32_t new_id;
 };
 
-uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+uint64_t pair_key(int32_t a, int32_t b) {
+    return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+}
 
 constexpr uint8_t flag_known = 1;
 constexpr uint8_t flag_added = 2;
@@ -252,17 +254,17 @@ struct tokenizer::impl {
     std::unordered_map<std::string, int32_t> added_by_content;
     std::vector<added_token> added;
     std::unordered_map<uint64_t, merge_value> merges;
-    std::array<int32_t, 256> byte_ids{};            // initial BPE symbol per byte, -1 if absent
+    std::array<int32_t, 256> byte_ids{}; // initial BPE symbol per byte, -1 if absent
     std::vector<std::string> id_text;
     std::vector<std::string> id_bytes;
     std::vector<uint8_t> id_flags;
     token_trie raw_trie;        // added tokens with normalized=false
     token_trie normalized_trie; // added tokens with normalized=true
     std::vector<pre_step> steps;
-    detail::tok_regex word_end;   // \w$ as the regex crate means it (single_word)
-    detail::tok_regex word_start; // ^\w
-    detail::tok_regex space_end;  // \s*$ (lstrip)
-    detail::tok_regex space_start;// ^\s* (rstrip)
+    detail::tok_regex word_end;    // \w$ as the regex crate means it (single_word)
+    detail::tok_regex word_start;  // ^\w
+    detail::tok_regex space_end;   // \s*$ (lstrip)
+    detail::tok_regex space_start; // ^\s* (rstrip)
     bool ignore_merges = false;
     std::optional<int32_t> unk_id;
     bool fuse_unk = false;
@@ -381,7 +383,8 @@ status add_pre_tokenizer(const json_reader& r, element cfg, const std::string& f
     }
     if (saw_byte_level) {
         // Anything after ByteLevel would see byte-level text; this family never does that.
-        return make_error(errc::unsupported, r.source + ": field '" + field + "': pre-tokenizers after ByteLevel are not supported");
+        return make_error(errc::unsupported,
+                          r.source + ": field '" + field + "': pre-tokenizers after ByteLevel are not supported");
     }
     if (type == "Split") {
         auto step = make_split_step(r, cfg, field);
@@ -404,7 +407,8 @@ status add_pre_tokenizer(const json_reader& r, element cfg, const std::string& f
         saw_byte_level = true;
         return ok_status();
     }
-    return make_error(errc::unsupported, r.source + ": field '" + field + ".type': pre-tokenizer '" + std::string(type) +
+    return make_error(errc::unsupported, r.source + ": field '" + field + ".type': pre-tokenizer '" +
+                                             std::string(type) +
                                              "' is not supported (only Sequence, Split and ByteLevel)");
 }
 
@@ -488,7 +492,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
     simdjson::padded_string padded(json_text);
     element doc;
     if (auto err = parser.parse(padded).get(doc); err != simdjson::SUCCESS) {
-        return make_error(errc::bad_format, source + ": not valid JSON (" + std::string(simdjson::error_message(err)) + ")");
+        return make_error(errc::bad_format,
+                          source + ": not valid JSON (" + std::string(simdjson::error_message(err)) + ")");
     }
     if (!doc.is_object()) {
         return make_error(errc::bad_format, source + ": the top level is not a JSON object");
@@ -506,7 +511,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
         return r.fail("model.type", "is not a string");
     }
     if (model_type != "BPE") {
-        return make_error(errc::unsupported, source + ": model.type '" + std::string(model_type) + "' is not supported (only BPE)");
+        return make_error(errc::unsupported,
+                          source + ": model.type '" + std::string(model_type) + "' is not supported (only BPE)");
     }
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
         element v;
@@ -521,7 +527,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
         double d = 0;
         if (model["dropout"].get(v) == simdjson::SUCCESS && !v.is_null() &&
             !(v.get_double().get(d) == simdjson::SUCCESS && d == 0.0)) {
-            return make_error(errc::unsupported, source + ": model.dropout is not supported (inference is deterministic)");
+            return make_error(errc::unsupported,
+                              source + ": model.dropout is not supported (inference is deterministic)");
         }
     }
     simdjson::dom::object vocab;
@@ -573,7 +580,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
         simdjson::dom::array pair;
         if (m.get_string().get(s) == simdjson::SUCCESS) {
             size_t sp = s.find(' ');
-            if (sp == std::string_view::npos || sp == 0 || sp + 1 == s.size() || s.find(' ', sp + 1) != std::string_view::npos) {
+            if (sp == std::string_view::npos || sp == 0 || sp + 1 == s.size() ||
+                s.find(' ', sp + 1) != std::string_view::npos) {
                 return r.fail(field(), "is not of the form \"left right\"");
             }
             a = s.substr(0, sp);
@@ -658,7 +666,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
         bool empty_sequence = norm["type"].get_string().get(type) == simdjson::SUCCESS && type == "Sequence" &&
                               norm["normalizers"].get_array().get(list) == simdjson::SUCCESS && list.size() == 0;
         if (!empty_sequence) {
-            return make_error(errc::unsupported, source + ": field 'normalizer' is not supported (only null or an empty Sequence)");
+            return make_error(errc::unsupported,
+                              source + ": field 'normalizer' is not supported (only null or an empty Sequence)");
         }
     }
 
@@ -669,7 +678,8 @@ result<std::shared_ptr<tokenizer::impl>> parse_tokenizer_json(std::string_view j
         CACHALOT_TRY(add_pre_tokenizer(r, pre, "pre_tokenizer", p->steps, saw_byte_level));
     }
     if (!saw_byte_level) {
-        return make_error(errc::unsupported, source + ": field 'pre_tokenizer' has no ByteLevel step; only byte-level BPE is supported");
+        return make_error(errc::unsupported,
+                          source + ": field 'pre_tokenizer' has no ByteLevel step; only byte-level BPE is supported");
     }
 
     // Decoder.
@@ -786,8 +796,8 @@ void tokenizer::impl::encode_plain(std::string_view text, std::vector<int32_t>& 
     std::vector<std::string_view> next;
     std::vector<std::pair<size_t, size_t>> matches;
     std::vector<std::pair<std::pair<size_t, size_t>, bool>> parts; // (offsets, is_match)
-    std::vector<std::pair<size_t, size_t>> kept;                    // offsets after the behaviour
-    std::deque<std::string> arena;                                  // prefixed pieces
+    std::vector<std::pair<size_t, size_t>> kept;                   // offsets after the behaviour
+    std::deque<std::string> arena;                                 // prefixed pieces
     for (const pre_step& step : steps) {
         next.clear();
         for (std::string_view piece : pieces) {
@@ -1054,24 +1064,36 @@ std::optional<int32_t> tokenizer::token_id(std::string_view piece) const {
     return std::nullopt;
 }
 
-std::string tokenizer::token_text(int32_t id) const { return is_known(id) ? impl_->id_text[size_t(id)] : std::string(); }
+std::string tokenizer::token_text(int32_t id) const {
+    return is_known(id) ? impl_->id_text[size_t(id)] : std::string();
+}
 
 std::string_view tokenizer::token_bytes(int32_t id) const {
     return is_known(id) ? std::string_view(impl_->id_bytes[size_t(id)]) : std::string_view();
 }
 
-int32_t tokenizer::size() const { return static_cast<int32_t>(impl_->id_flags.size()); }
+int32_t tokenizer::size() const {
+    return static_cast<int32_t>(impl_->id_flags.size());
+}
 
 bool tokenizer::is_known(int32_t id) const {
     return id >= 0 && size_t(id) < impl_->id_flags.size() && (impl_->id_flags[size_t(id)] & flag_known) != 0;
 }
 
-bool tokenizer::is_special(int32_t id) const { return is_known(id) && (impl_->id_flags[size_t(id)] & flag_special) != 0; }
+bool tokenizer::is_special(int32_t id) const {
+    return is_known(id) && (impl_->id_flags[size_t(id)] & flag_special) != 0;
+}
 
-bool tokenizer::is_added(int32_t id) const { return is_known(id) && (impl_->id_flags[size_t(id)] & flag_added) != 0; }
+bool tokenizer::is_added(int32_t id) const {
+    return is_known(id) && (impl_->id_flags[size_t(id)] & flag_added) != 0;
+}
 
-std::optional<int32_t> tokenizer::bos_id() const { return impl_->bos; }
+std::optional<int32_t> tokenizer::bos_id() const {
+    return impl_->bos;
+}
 
-std::optional<int32_t> tokenizer::eos_id() const { return impl_->eos; }
+std::optional<int32_t> tokenizer::eos_id() const {
+    return impl_->eos;
+}
 
 } // namespace cachalot

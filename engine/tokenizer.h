@@ -26,7 +26,8 @@ public:
     /// it, when present, supplies the BOS/EOS strings. Errors name the file and the field.
     [[nodiscard]] static result<tokenizer> load(const std::string& tokenizer_json_path);
     /// The same from the text of a tokenizer.json; `source` names it in error messages.
-    [[nodiscard]] static result<tokenizer> from_json(std::string_view json_text, const std::string& source = "tokenizer.json");
+    [[nodiscard]] static result<tokenizer> from_json(std::string_view json_text,
+                                                     const std::string& source = "tokenizer.json");
 
     /// HF `encode(text, add_special_tokens=False)` when match_added_tokens is true. When false,
     /// added-token strings in the text are ordinary text and go through BPE (user text in chat

@@ -17,7 +17,9 @@ namespace {
 constexpr std::string_view word_chars = "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}";
 constexpr std::string_view hex_chars = "0-9A-Fa-f";
 
-bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_hex(char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
 
 struct match_data_holder {
     pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
@@ -85,8 +87,7 @@ std::string translate_onig_pattern(std::string_view p) {
                 }
                 break;
             case 'u':
-                if (i + 5 < p.size() && is_hex(p[i + 2]) && is_hex(p[i + 3]) &&
-                    is_hex(p[i + 4]) && is_hex(p[i + 5])) {
+                if (i + 5 < p.size() && is_hex(p[i + 2]) && is_hex(p[i + 3]) && is_hex(p[i + 4]) && is_hex(p[i + 5])) {
                     out += "\\x{";
                     out.append(p.substr(i + 2, 4));
                     out += "}";

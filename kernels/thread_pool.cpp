@@ -1,14 +1,23 @@
-// A fork-join pool with dynamic chunk claiming; see thread_pool.h.
+// A fork-join pool with atomic chunk claiming and spin-then-sleep workers; see thread_pool.h.
 #include "kernels/thread_pool.h"
 
 #include <algorithm>
-#include <atomic>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CACHALOT_PAUSE() _mm_pause()
+#else
+#define CACHALOT_PAUSE() std::this_thread::yield()
+#endif
 
 namespace cachalot {
 
 namespace {
 thread_local bool t_in_worker = false;
 std::atomic<int> g_global_threads{0};
+// About 50-100 µs of spinning before a worker sleeps: longer than the gap between the kernels
+// of one decode step, shorter than anything a human would notice as idle CPU burn.
+constexpr int k_spin_iterations = 20000;
 } // namespace
 
 thread_pool::thread_pool(int n_threads) {
@@ -24,7 +33,7 @@ thread_pool::thread_pool(int n_threads) {
 thread_pool::~thread_pool() {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        stop_ = true;
+        stop_.store(true);
     }
     cv_work_.notify_all();
     for (auto& t : workers_) {
@@ -32,38 +41,39 @@ thread_pool::~thread_pool() {
     }
 }
 
+void thread_pool::run_chunks() {
+    for (;;) {
+        int64_t c = next_chunk_.fetch_add(1);
+        if (c >= n_chunks_) {
+            return;
+        }
+        int64_t b = c * job_chunk_, e = std::min(job_n_, b + job_chunk_);
+        (*job_)(b, e);
+    }
+}
+
 void thread_pool::worker_loop(int) {
     t_in_worker = true;
     uint64_t seen = 0;
     for (;;) {
-        const std::function<void(int64_t, int64_t)>* job;
-        {
+        int spins = 0;
+        while (generation_.load() == seen && !stop_.load()) {
+            if (++spins < k_spin_iterations) {
+                CACHALOT_PAUSE();
+                continue;
+            }
             std::unique_lock<std::mutex> lock(mu_);
-            cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) {
-                return;
-            }
-            seen = generation_;
-            job = job_;
+            sleepers_.fetch_add(1);
+            cv_work_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+            sleepers_.fetch_sub(1);
+            spins = 0;
         }
-        for (;;) {
-            int64_t c;
-            {
-                std::lock_guard<std::mutex> lock(mu_);
-                if (next_chunk_ >= n_chunks_) {
-                    break;
-                }
-                c = next_chunk_++;
-            }
-            int64_t b = c * job_chunk_, e = std::min(job_n_, b + job_chunk_);
-            (*job)(b, e);
+        if (stop_.load()) {
+            return;
         }
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (--pending_ == 0) {
-                cv_done_.notify_all();
-            }
-        }
+        seen = generation_.load();
+        run_chunks();
+        pending_.fetch_sub(1);
     }
 }
 
@@ -79,35 +89,28 @@ void thread_pool::parallel_for(int64_t n, int64_t min_chunk, const std::function
     std::lock_guard<std::mutex> submit(submit_mu_);
     // A few chunks per thread balance a second core that comes and goes.
     int64_t chunk = std::max(min_chunk, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
-    int64_t n_chunks = (n + chunk - 1) / chunk;
-    {
+    job_ = &fn;
+    job_n_ = n;
+    job_chunk_ = chunk;
+    n_chunks_ = (n + chunk - 1) / chunk;
+    next_chunk_.store(0);
+    pending_.store(int(workers_.size()));
+    generation_.fetch_add(1);
+    if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mu_);
-        job_ = &fn;
-        job_n_ = n;
-        job_chunk_ = chunk;
-        next_chunk_ = 0;
-        n_chunks_ = n_chunks;
-        pending_ = int(workers_.size());
-        ++generation_;
+        cv_work_.notify_all();
     }
-    cv_work_.notify_all();
-    bool was_worker = t_in_worker;
     t_in_worker = true; // nested calls from fn run inline
-    for (;;) {
-        int64_t c;
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (next_chunk_ >= n_chunks_) {
-                break;
-            }
-            c = next_chunk_++;
+    run_chunks();
+    t_in_worker = false;
+    int spins = 0;
+    while (pending_.load() != 0) {
+        if (++spins < k_spin_iterations) {
+            CACHALOT_PAUSE();
+        } else {
+            std::this_thread::yield();
         }
-        int64_t b = c * chunk, e = std::min(n, b + chunk);
-        fn(b, e);
     }
-    t_in_worker = was_worker;
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [&] { return pending_ == 0; });
     job_ = nullptr;
 }
 

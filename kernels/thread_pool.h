@@ -3,6 +3,7 @@
 // parallel_for; a parallel_for issued from inside a worker runs inline.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -34,21 +35,25 @@ public:
 
 private:
     void worker_loop(int index);
+    void run_chunks();
 
     int n_threads_ = 1;
     std::vector<std::thread> workers_;
     std::mutex submit_mu_; // one fork-join at a time from non-worker threads
+    // Workers spin on generation_ for a short while before sleeping on cv_work_, so that the
+    // many small fork-joins of a decode step cost microseconds, not a futex round trip each.
     std::mutex mu_;
     std::condition_variable cv_work_;
-    std::condition_variable cv_done_;
+    std::atomic<int> sleepers_{0};
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<bool> stop_{false};
+    // The current job: written before generation_ is bumped, read after it is seen.
     const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t job_n_ = 0;
     int64_t job_chunk_ = 0;
-    int64_t next_chunk_ = 0;
     int64_t n_chunks_ = 0;
-    int pending_ = 0;
-    uint64_t generation_ = 0;
-    bool stop_ = false;
+    std::atomic<int64_t> next_chunk_{0};
+    std::atomic<int> pending_{0}; // workers still inside the current job
 };
 
 } // namespace cachalot

@@ -78,9 +78,8 @@ std::vector<double> reference_probs(const std::vector<float>& l, const sampling_
                 total += w[i];
             }
         }
-        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-            return w[a] > w[b] || (w[a] == w[b] && a < b);
-        });
+        std::sort(order.begin(), order.end(),
+                  [&](std::size_t a, std::size_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); });
         double before = 0.0;
         for (std::size_t i : order) {
             if (before >= static_cast<double>(p.top_p) * total) {
@@ -393,9 +392,9 @@ TEST_CASE("sampler truncation matches a full-sort reference on large random rows
         float top_p;
         float min_p;
     };
-    const std::vector<cfg> cfgs{{1.0f, 0, 0.9f, 0.0f},  {0.7f, 0, 0.999f, 0.0f}, {1.3f, 50, 0.8f, 0.0f},
-                                {1.0f, 1000, 1.0f, 0.05f}, {0.5f, 20000, 0.95f, 0.01f},
-                                {2.0f, 0, 0.5f, 0.0f}, {1.0f, 1, 1.0f, 0.0f}};
+    const std::vector<cfg> cfgs{{1.0f, 0, 0.9f, 0.0f},     {0.7f, 0, 0.999f, 0.0f},     {1.3f, 50, 0.8f, 0.0f},
+                                {1.0f, 1000, 1.0f, 0.05f}, {0.5f, 20000, 0.95f, 0.01f}, {2.0f, 0, 0.5f, 0.0f},
+                                {1.0f, 1, 1.0f, 0.0f}};
     unsigned seed = 10;
     for (const auto& c : cfgs) {
         sampling_params p;
@@ -493,9 +492,8 @@ TEST_CASE("sampled logprobs are the log-softmax before temperature and truncatio
     const auto want = log_softmax(logits);
     std::vector<token_id> order(logits.size());
     std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](token_id a, token_id b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    });
+    std::sort(order.begin(), order.end(),
+              [&](token_id a, token_id b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
     for (int i = 0; i < 20; ++i) {
         auto r = s.sample(logits);
         REQUIRE(r.ok());

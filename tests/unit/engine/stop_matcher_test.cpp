@@ -121,8 +121,12 @@ TEST_CASE("stop matcher finds the earliest of several overlapping stop strings")
 
 TEST_CASE("stop matcher output is the same however the text is split") {
     const std::vector<std::string> stops{"\n\n", "User:", "éé"};
-    const std::vector<std::string> texts{"Hello there.\nUser: hi", "no stop here at all", "a\nb\n\nc",
-                                         "caf\xc3\xa9 \xc3\xa9\xc3\xa9 done", "Use User", "UseUser:"};
+    const std::vector<std::string> texts{"Hello there.\nUser: hi",
+                                         "no stop here at all",
+                                         "a\nb\n\nc",
+                                         "caf\xc3\xa9 \xc3\xa9\xc3\xa9 done",
+                                         "Use User",
+                                         "UseUser:"};
     for (const auto& text : texts) {
         CAPTURE(text);
         stop_matcher whole(stops);

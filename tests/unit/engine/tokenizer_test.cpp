@@ -148,7 +148,9 @@ TEST_CASE("tokenizer matches added tokens in text only when asked to") {
 
 TEST_CASE("tokenizer replaces invalid UTF-8 input by U+FFFD before encoding") {
     const tokenizer& tok = tiny();
-    CHECK(tok.encode("a\xff" "b") == tok.encode("a\uFFFD" "b"));
+    CHECK(tok.encode("a\xff"
+                     "b") == tok.encode("a\uFFFD"
+                                        "b"));
     CHECK(tok.encode("\xe4\xbd") == tok.encode("\uFFFD"));
 }
 
@@ -224,7 +226,7 @@ TEST_CASE("stream decoder state can be copied and resumed mid-character") {
         }
     }
     REQUIRE_FALSE(dec.pending().empty());
-    stream_decoder copy = dec;                                                  // same process
+    stream_decoder copy = dec;                                                     // same process
     stream_decoder resumed(std::string(dec.pending()), dec.skip_special_tokens()); // another machine
     std::string rest_a = copy.feed(tok, std::span<const int32_t>(ids).subspan(cut));
     rest_a += copy.flush();
@@ -272,12 +274,15 @@ TEST_CASE("tokenizer load reports malformed tokenizer.json by file and field") {
     CHECK(make(good).size() == 101);
 
     CHECK(load_error(small_tokenizer_json({"ab"}, R"(["a x y"])")).find("model.merges[0]") != std::string::npos);
-    CHECK(load_error(small_tokenizer_json({"ab"}, R"(["a b", "q \u00e9"])")).find("model.merges[1]") != std::string::npos);
+    CHECK(load_error(small_tokenizer_json({"ab"}, R"(["a b", "q \u00e9"])")).find("model.merges[1]") !=
+          std::string::npos);
     CHECK(load_error(small_tokenizer_json({}, R"(["a b"])")).find("not in model.vocab") != std::string::npos);
     CHECK(load_error(small_tokenizer_json({"ab"}, R"([["a"]])")).find("model.merges[0]") != std::string::npos);
     CHECK(load_error(small_tokenizer_json({"ab"}, R"("a b")")).find("model.merges") != std::string::npos);
-    CHECK(load_error(small_tokenizer_json({"ab"}, "[]", R"([{"content":"x"}])")).find("added_tokens[0].id") != std::string::npos);
-    CHECK(load_error(small_tokenizer_json({"ab"}, "[]", R"([{"id":7}])")).find("added_tokens[0].content") != std::string::npos);
+    CHECK(load_error(small_tokenizer_json({"ab"}, "[]", R"([{"content":"x"}])")).find("added_tokens[0].id") !=
+          std::string::npos);
+    CHECK(load_error(small_tokenizer_json({"ab"}, "[]", R"([{"id":7}])")).find("added_tokens[0].content") !=
+          std::string::npos);
     CHECK(load_error(small_tokenizer_json({"ab"}, "[]", R"([{"id":7,"content":"x","lstrip":"yes"}])"))
               .find("added_tokens[0].lstrip") != std::string::npos);
 
@@ -298,8 +303,14 @@ TEST_CASE("tokenizer load reports malformed tokenizer.json by file and field") {
 }
 
 TEST_CASE("tokenizer accepts merges in both string and array form") {
-    tokenizer a = make(small_tokenizer_json({"ab", "abc", "\xC4\xA0" "c"}, R"(["a b", "ab c", "Ġ c"])"));
-    tokenizer b = make(small_tokenizer_json({"ab", "abc", "\xC4\xA0" "c"}, R"([["a","b"], ["ab","c"], ["Ġ","c"]])"));
+    tokenizer a = make(small_tokenizer_json({"ab", "abc",
+                                             "\xC4\xA0"
+                                             "c"},
+                                            R"(["a b", "ab c", "Ġ c"])"));
+    tokenizer b = make(small_tokenizer_json({"ab", "abc",
+                                             "\xC4\xA0"
+                                             "c"},
+                                            R"([["a","b"], ["ab","c"], ["Ġ","c"]])"));
     for (const char* text : {"abc", "abcab c", "cab  abc"}) {
         CAPTURE(text);
         CHECK(a.encode(text) == b.encode(text));
@@ -334,13 +345,14 @@ TEST_CASE("added tokens follow the lstrip, rstrip and single_word rules of the R
         {"id":200,"content":"[L]","lstrip":true,"special":true},
         {"id":201,"content":"[R]","rstrip":true,"special":true},
         {"id":202,"content":"tok","single_word":true,"special":false,"normalized":false}])";
-    tokenizer t = make(small_tokenizer_json({"\xC3\xAF", "\xC2\xBB", "\xC2\xBF"}, "[]", added)); // ï » ¿: U+FEFF's bytes
+    tokenizer t =
+        make(small_tokenizer_json({"\xC3\xAF", "\xC2\xBB", "\xC2\xBF"}, "[]", added)); // ï » ¿: U+FEFF's bytes
     const int32_t a = *t.token_id("a");
     const int32_t b = *t.token_id("b");
     const int32_t sp = *t.token_id("Ġ");
     CHECK(t.encode("a  [L]b") == ids_t{a, 200, b});
     CHECK(t.encode("a[R] \t b") == ids_t{a, 201, b});
-    CHECK(t.encode("a \u0085[L]") == ids_t{a, 200}); // U+0085 is White_Space
+    CHECK(t.encode("a \u0085[L]") == ids_t{a, 200});               // U+0085 is White_Space
     CHECK(t.encode("a\ufeff[L]") == ids_t{a, 100, 101, 102, 200}); // U+FEFF is not
     // single_word: only between non-word characters.
     CHECK(t.encode("a tok b") == ids_t{a, sp, 202, sp, b});
@@ -372,7 +384,8 @@ TEST_CASE("tokenizer encodes from several threads at once with the same results"
     const tokenizer& tok = tiny();
     std::vector<std::string> texts;
     for (int i = 0; i < 200; ++i) {
-        texts.push_back("text number " + std::to_string(i * 7919) + " with 東京 and 😀 <think>" + std::string(size_t(i % 5), ' '));
+        texts.push_back("text number " + std::to_string(i * 7919) + " with 東京 and 😀 <think>" +
+                        std::string(size_t(i % 5), ' '));
     }
     std::vector<ids_t> expected;
     for (const auto& s : texts) {
@@ -399,8 +412,8 @@ TEST_CASE("tokenizer encodes from several threads at once with the same results"
 
 TEST_CASE("tokenizer encodes a megabyte of varied text in well under a second") {
     const tokenizer& tok = tiny();
-    const std::vector<std::string> parts = {"the ", "license", " software", "\n", "你好世界", "Москва ", "1234567",
-                                            "!! ", "😀👍🏽", "  ", "\t", "naïve ", "x=y+1;"};
+    const std::vector<std::string> parts = {"the ", "license",      " software", "\n", "你好世界", "Москва ", "1234567",
+                                            "!! ",  "😀👍🏽", "  ",        "\t", "naïve ",   "x=y+1;"};
     std::string text;
     uint32_t state = 7;
     while (text.size() < (1u << 20)) {
