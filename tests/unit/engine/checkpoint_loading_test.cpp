@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include "engine/checkpoint_writer.h"
+#include "engine/logits_runner.h"
 #include "engine/model.h"
 #include "tests/support/test_paths.h"
 
@@ -113,4 +115,50 @@ TEST_CASE("a weight stored in an unexpected dtype is named at load") {
     c.set_header(h);
     std::string e = c.load_error();
     CHECK(e.find("layers.1.attn.wq_a.weight") != std::string::npos);
+}
+
+TEST_CASE("a sharded checkpoint with an index loads and gives the logits of the single file") {
+    auto single = checkpoint::open(tiny_model_dir());
+    REQUIRE(single.ok());
+    // Alternate tensors between two shards so that weights and their .scale siblings land in
+    // different files.
+    std::vector<safetensors_tensor> shards[2];
+    std::string weight_map;
+    size_t i = 0;
+    for (const auto& [name, t] : single->tensors()) {
+        safetensors_tensor st;
+        st.name = name;
+        st.dtype = std::string(dtype_name(t.type));
+        st.shape = t.shape;
+        st.data.assign(t.data, t.data + t.size_bytes);
+        int s = int(i++ % 2);
+        weight_map += std::string(weight_map.empty() ? "" : ",") + "\"" + name + "\": \"model-0000" +
+                      std::to_string(s + 1) + "-of-00002.safetensors\"";
+        shards[s].push_back(std::move(st));
+    }
+    std::string dir = make_temp_dir("cachalot-sharded");
+    for (int s = 0; s < 2; ++s) {
+        REQUIRE(write_safetensors(dir + "/model-0000" + std::to_string(s + 1) + "-of-00002.safetensors", shards[s]).ok());
+    }
+    std::ofstream(dir + "/model.safetensors.index.json") << "{\"metadata\": {}, \"weight_map\": {" << weight_map << "}}";
+    fs::copy_file(tiny_model_dir() + "/config.json", dir + "/config.json");
+
+    auto sharded = model::load(dir);
+    REQUIRE_MESSAGE(sharded.ok(), (sharded.ok() ? "" : sharded.err().message));
+    auto whole = model::load(tiny_model_dir());
+    REQUIRE(whole.ok());
+    std::vector<int32_t> ids = {0, 17, 300, 5, 999, 42, 7, 128};
+    auto a = compute_logits(**whole, ids, 8, logits_head::main, precision::exact);
+    auto b = compute_logits(**sharded, ids, 8, logits_head::main, precision::exact);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(*a == *b);
+
+    // An index naming a tensor its shard lacks fails at load with the tensor named.
+    std::ofstream(dir + "/model.safetensors.index.json")
+        << "{\"weight_map\": {" << weight_map << ", \"ghost.weight\": \"model-00001-of-00002.safetensors\"}}";
+    auto ghost = model::load(dir);
+    REQUIRE_FALSE(ghost.ok());
+    CHECK(ghost.err().message.find("ghost.weight") != std::string::npos);
+    fs::remove_all(dir);
 }
