@@ -169,7 +169,7 @@ int run_serve(const serve_flags& flags) {
         bos_id = static_cast<int32_t>(config.bos_token_id);
     }
     options.add_routes = [model, tokens = *tok, bos_id](gateway::router& routes,
-                                                         const std::shared_ptr<gateway::gateway_metrics>&) {
+                                                        const std::shared_ptr<gateway::gateway_metrics>&) {
         gateway::add_tokenize_routes(routes, model, tokens, bos_id);
     };
     options.http.host = pick<std::string>(flags.host_opt, flags.host, file.host, "127.0.0.1");

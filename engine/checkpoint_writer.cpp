@@ -427,8 +427,10 @@ status validate(const v4_model_config& c) {
                    std::to_string(c.num_hidden_layers + c.num_nextn_predict_layers) + ")");
     }
     for (int64_t r : c.compress_ratios) {
-        if (r != 0 && r != 4 && r != 128) {
-            return bad("compress_ratios entries must be 0, 4 or 128, got " + std::to_string(r));
+        // The engine's rule: 0 = window only, 4 = CSA (overlapping, with an indexer), any larger
+        // multiple of 4 = HCA-style plain pooling.
+        if (r < 0 || (r != 0 && r % 4 != 0)) {
+            return bad("compress_ratios entries must be 0 or a multiple of 4, got " + std::to_string(r));
         }
     }
     return ok_status();

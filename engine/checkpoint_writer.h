@@ -117,7 +117,7 @@ struct v4_model_config {
     int64_t moe_intermediate_size = 0;
     int64_t n_routed_experts = 0;
     int64_t num_experts_per_tok = 0;
-    std::vector<int64_t> compress_ratios; // one per layer, then one per MTP block; each 0, 4 or 128
+    std::vector<int64_t> compress_ratios; // one per layer, then one per MTP block; 0, 4 or a multiple of 4
 
     int64_t n_shared_experts = 1;
     int64_t hc_mult = 4;

@@ -137,8 +137,8 @@ http_response detokenize(const tokenize_service& s, const http_request& req) {
         }
         const int64_t id = t.as_int64();
         if (id < 0 || id >= s.tok.size()) {
-            return bad_request("token id " + std::to_string(id) + " at " + at + " is out of range (the vocabulary has " +
-                                   std::to_string(s.tok.size()) + " ids)",
+            return bad_request("token id " + std::to_string(id) + " at " + at +
+                                   " is out of range (the vocabulary has " + std::to_string(s.tok.size()) + " ids)",
                                "tokens");
         }
         if (!s.tok.is_known(static_cast<int32_t>(id))) {

@@ -533,8 +533,12 @@ TEST_CASE("checkpoint writer validates configurations field by field") {
     REQUIRE_FALSE(st.ok());
     CHECK(st.err().message.find("compress_ratios") != std::string::npos);
     c = *cfg;
-    c.compress_ratios[1] = 8;
+    c.compress_ratios[1] = 6;
     CHECK_FALSE(validate(c).ok());
+    c.compress_ratios[1] = 2;
+    CHECK_FALSE(validate(c).ok());
+    c.compress_ratios[1] = 16;
+    CHECK(validate(c).ok());
     c = *cfg;
     c.num_experts_per_tok = 9;
     CHECK_FALSE(validate(c).ok());

@@ -72,7 +72,9 @@ std::vector<int32_t> with_bos(int32_t bos, std::vector<int32_t> ids) {
     return ids;
 }
 
-bool names(const http_response& r, const std::string& text) { return r.body.find(text) != std::string::npos; }
+bool names(const http_response& r, const std::string& text) {
+    return r.body.find(text) != std::string::npos;
+}
 
 } // namespace
 
@@ -135,7 +137,8 @@ TEST_CASE_FIXTURE(tokenize_fixture, "detokenize route round-trips tokenize and n
     CHECK(post("/detokenize", R"({"model":"tiny-v4"})").status == 400);
 }
 
-TEST_CASE_FIXTURE(tokenize_fixture, "tokenize routes answer bad JSON, missing fields and other models with OpenAI errors") {
+TEST_CASE_FIXTURE(tokenize_fixture,
+                  "tokenize routes answer bad JSON, missing fields and other models with OpenAI errors") {
     auto bad_json = post("/tokenize", R"({"prompt": "unterminated)");
     CHECK(bad_json.status == 400);
     CHECK(names(bad_json, "not valid JSON"));
