@@ -132,46 +132,7 @@ int run_serve(const serve_flags& flags) {
         }
     }
 
-    // The loader validates config and weights and names the field or tensor that is wrong; the
-    // probe then only derives the served id (it cannot fail on a config the loader accepted).
-    const auto load_start = std::chrono::steady_clock::now();
-    auto engine_model = cachalot::model::load(model_dir);
-    if (!engine_model) {
-        return fail("cannot load the model in " + model_dir + ": " + engine_model.err().message);
-    }
-    auto tok = tokenizer::load((fs::path(model_dir) / "tokenizer.json").string());
-    if (!tok) {
-        return fail("cannot load the tokenizer of " + model_dir + ": " + tok.err().message);
-    }
-    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-
-    auto info = gateway::probe_model_dir(model_dir, served_name);
-    if (!info) {
-        return fail(info.err().message);
-    }
-    const model_config& config = (*engine_model)->config();
-    auto model = std::make_shared<gateway::model_state>();
-    model->info = std::move(*info);
-    model->info.max_model_len = config.max_position_embeddings;
-    model->created_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::fprintf(stderr, "cachalot: loaded %s from %s in %.2f s: layers=%lld hidden=%lld vocab=%lld context=%lld\n",
-                 model->info.id.c_str(), model_dir.c_str(), load_s, static_cast<long long>(config.num_hidden_layers),
-                 static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
-                 static_cast<long long>(config.max_position_embeddings));
-    model->ready = true;
-
     gateway::gateway_options options;
-    options.model = model;
-    // A prompt gets the checkpoint's BOS when the tokenizer_config.json beside it names none.
-    std::optional<int32_t> bos_id = tok->bos_id();
-    if (!bos_id && config.bos_token_id >= 0 && config.bos_token_id < tok->size()) {
-        bos_id = static_cast<int32_t>(config.bos_token_id);
-    }
-    options.add_routes = [model, tokens = *tok, bos_id](gateway::router& routes,
-                                                        const std::shared_ptr<gateway::gateway_metrics>&) {
-        gateway::add_tokenize_routes(routes, model, tokens, bos_id);
-    };
     options.http.host = pick<std::string>(flags.host_opt, flags.host, file.host, "127.0.0.1");
     const int64_t port = pick<int64_t>(flags.port_opt, flags.port, file.port, 8000);
     if (port < 0 || port > 65535) {
@@ -208,6 +169,46 @@ int run_serve(const serve_flags& flags) {
         }
     }
 
+    // Cheap checks above fail fast; loading a large checkpoint comes last.
+    // The loader validates config and weights and names the field or tensor that is wrong; the
+    // probe then only derives the served id (it cannot fail on a config the loader accepted).
+    const auto load_start = std::chrono::steady_clock::now();
+    auto engine_model = cachalot::model::load(model_dir);
+    if (!engine_model) {
+        return fail("cannot load the model in " + model_dir + ": " + engine_model.err().message);
+    }
+    auto tok = tokenizer::load((fs::path(model_dir) / "tokenizer.json").string());
+    if (!tok) {
+        return fail("cannot load the tokenizer of " + model_dir + ": " + tok.err().message);
+    }
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+
+    auto info = gateway::probe_model_dir(model_dir, served_name);
+    if (!info) {
+        return fail(info.err().message);
+    }
+    const model_config& config = (*engine_model)->config();
+    auto model = std::make_shared<gateway::model_state>();
+    model->info = std::move(*info);
+    model->info.max_model_len = config.max_position_embeddings;
+    model->created_unix =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "cachalot: loaded %s from %s in %.2f s: layers=%lld hidden=%lld vocab=%lld context=%lld\n",
+                 model->info.id.c_str(), model_dir.c_str(), load_s, static_cast<long long>(config.num_hidden_layers),
+                 static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
+                 static_cast<long long>(config.max_position_embeddings));
+    model->ready = true;
+
+    options.model = model;
+    // A prompt gets the checkpoint's BOS when the tokenizer_config.json beside it names none.
+    std::optional<int32_t> bos_id = tok->bos_id();
+    if (!bos_id && config.bos_token_id >= 0 && config.bos_token_id < tok->size()) {
+        bos_id = static_cast<int32_t>(config.bos_token_id);
+    }
+    options.add_routes = [model, tokens = *tok, bos_id](gateway::router& routes,
+                                                        const std::shared_ptr<gateway::gateway_metrics>&) {
+        gateway::add_tokenize_routes(routes, model, tokens, bos_id);
+    };
     const std::string name = model->info.id;
     options.on_listening = [name](const std::string& host, uint16_t bound_port) {
         const bool v6 = host.find(':') != std::string::npos;
