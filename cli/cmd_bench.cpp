@@ -12,6 +12,7 @@
 
 #include "bench/engine_bench.h"
 #include "cli/commands.h"
+#include "engine/json.h"
 
 namespace cachalot::cli {
 
@@ -26,22 +27,6 @@ struct bench_cli_options {
     std::string precision_name = "fast";
 };
 
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            o += '\\';
-            o += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            o += buf;
-        } else {
-            o += c;
-        }
-    }
-    return o;
-}
 
 int run_bench(const bench_cli_options& o) {
     auto fail = [](const std::string& msg) {
@@ -117,8 +102,10 @@ int run_bench(const bench_cli_options& o) {
         model_name = model_name.substr(slash + 1);
     }
     if (o.json) {
-        std::printf("{\"model\": \"%s\", \"threads\": %d, \"peak_rss_bytes\": %lld, \"results\": [",
-                    json_escape(model_name).c_str(), threads, (long long)rss);
+        std::string quoted_name;
+        append_json_string(quoted_name, model_name);
+        std::printf("{\"model\": %s, \"threads\": %d, \"peak_rss_bytes\": %lld, \"results\": [",
+                    quoted_name.c_str(), threads, (long long)rss);
         for (size_t i = 0; i < results.size(); ++i) {
             const auto& r = results[i];
             std::printf("%s{\"test\": \"%s\", \"n_seqs\": %lld, \"n_tokens\": %lld, \"tokens_per_s\": {\"min\": %.3f, "

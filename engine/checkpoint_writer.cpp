@@ -4,6 +4,7 @@
 // Box-Muller), so values differ from the fixture's while every shape and dtype matches. Nothing here
 // reads a checkpoint back; the loader lives in safetensors.cpp / model_weights.cpp.
 #include "engine/checkpoint_writer.h"
+#include "engine/json.h"
 
 #include <algorithm>
 #include <charconv>
@@ -38,27 +39,6 @@ result<uint64_t> safetensors_entry_bytes(const safetensors_entry& e) {
     return n * dtype_size(t);
 }
 
-static void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        case '\r': out += "\\r"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(c)));
-                out += buf;
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
-}
 
 result<std::string> safetensors_header(const std::vector<safetensors_entry>& entries) {
     std::string h = R"({"__metadata__":{"format":"pt"})";

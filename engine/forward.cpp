@@ -261,7 +261,7 @@ void top_k_indices(const float* scores, int64_t n, int64_t k, std::vector<int32_
 
 void attention(const model_config& cfg, const attention_weights& aw, const rope_table& rt, batch_rows& rows,
                const float* x, float* out, precision prec, thread_pool& pool) {
-    const int64_t N = rows.size(), D = cfg.hidden_size, H = cfg.num_attention_heads, d = cfg.head_dim;
+    const int64_t N = rows.size(), H = cfg.num_attention_heads, d = cfg.head_dim;
     const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window, ql = cfg.q_lora_rank;
     const float eps = float(cfg.rms_norm_eps);
 
@@ -387,7 +387,6 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         }
     }
     matmul(aw.wo_b, z.data(), N, out, prec, pool);
-    (void)D;
 }
 
 // ---- MoE ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 // OpenAI error object. No JSON library: the few bodies built here are small and fixed in shape.
 #include "gateway/http_types.h"
 
+#include "engine/json.h"
+
 #include <cstdio>
 
 namespace cachalot::gateway {
@@ -46,28 +48,9 @@ std::string_view http_request::param(std::string_view name) const {
 }
 
 std::string json_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() + 8);
-    for (char c : text) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(c)));
-                out += buf;
-            } else {
-                out += c;
-            }
-        }
-    }
-    return out;
+    std::string quoted;
+    append_json_string(quoted, text);
+    return quoted.substr(1, quoted.size() - 2);
 }
 
 http_response json_response(int status, std::string body) {

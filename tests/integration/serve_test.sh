@@ -4,29 +4,9 @@
 # CACHALOT_API_KEYS, and a clean exit on SIGTERM. The server is always killed on exit.
 set -euo pipefail
 
-BIN="${CACHALOT_BINARY:-build/cachalot}"
-[[ -x "$BIN" ]] || { echo "FAIL: no cachalot binary at $BIN" >&2; exit 1; }
-command -v curl >/dev/null || { echo "FAIL: curl is not installed" >&2; exit 1; }
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/cachalot-serve-test.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [[ -f "$TMP/server.log" ]]; then
-        echo "---- server log ----" >&2
-        cat "$TMP/server.log" >&2
-    fi
-    exit 1
-}
+TEST_NAME=serve
+# shellcheck source=serve_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve_common.sh"
 
 # Starts the server in the background and sets PORT from its "serving ... on" line (60 s bound:
 # the first start generates the demo model).

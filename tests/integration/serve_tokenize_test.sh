@@ -5,29 +5,9 @@
 # /detokenize round-trips, another model is 404 and bad JSON 400. The server is always killed.
 set -euo pipefail
 
-BIN="${CACHALOT_BINARY:-build/cachalot}"
-[[ -x "$BIN" ]] || { echo "FAIL: no cachalot binary at $BIN" >&2; exit 1; }
-command -v curl >/dev/null || { echo "FAIL: curl is not installed" >&2; exit 1; }
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/cachalot-serve-tokenize-test.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [[ -f "$TMP/server.log" ]]; then
-        echo "---- server log ----" >&2
-        cat "$TMP/server.log" >&2
-    fi
-    exit 1
-}
+TEST_NAME=serve-tokenize
+# shellcheck source=serve_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve_common.sh"
 
 # Starts the server and sets PORT from its "serving ... on" line (120 s bound: the first start
 # generates and loads the demo model).
