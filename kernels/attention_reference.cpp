@@ -6,6 +6,15 @@
 
 namespace cachalot {
 
+// Cloned per ISA like dot_f32: every loop below either reduces through dot_f32 or updates each
+// output element in a fixed sequential order, so all clones give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CACHALOT_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CACHALOT_ISA_CLONES
+#endif
+
+CACHALOT_ISA_CLONES
 void attention_with_sink(const float* q, const float* const* keys, int64_t nk, int64_t d, float scale, float sink,
                          float* scratch, float* out) {
     float m = sink;
@@ -31,6 +40,7 @@ void attention_with_sink(const float* q, const float* const* keys, int64_t nk, i
     }
 }
 
+CACHALOT_ISA_CLONES
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                     int64_t n_keys, float* scores) {
     for (int64_t w = 0; w < n_keys; ++w) {

@@ -355,6 +355,162 @@ void decode_row_f32(const matmul_problem& p, int64_t r, float* out, int64_t cp) 
     }
 }
 
+// ---- fused decode + dot for one or two tokens (GEMV) -----------------------------------------------
+//
+// With so few tokens the panel would be written and read back once per use: instead each 64-column
+// chunk of a row is decoded into two registers exactly as decode_row_* would store it and fed
+// straight to vdpbf16ps. Every accumulator sees the same values in the same column order as through
+// the panel and micro_bf16, and is reduced by the same tree, so the results are bitwise those of the
+// strip path (the batch/token-by-token tests rely on it).
+
+struct fused_f8 {
+    const decode_tables& tb;
+    const __m512i sign = _mm512_set1_epi8(char(0x80));
+    int cur = -1;
+    __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    static constexpr int64_t bytes_per_chunk = 64;
+    static int64_t col_bytes(int64_t c0) { return c0; }
+    inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t* sc, int64_t c0, int64_t block,
+                           __m512i& a, __m512i& b) {
+        int s = sc ? sc[block] : 127;
+        if (s != cur) {
+            cur = s;
+            lo0 = _mm512_load_si512(tb.f8[s]);
+            lo1 = _mm512_load_si512(tb.f8[s] + 64);
+            hi0 = _mm512_load_si512(tb.f8[s] + 128);
+            hi1 = _mm512_load_si512(tb.f8[s] + 192);
+        }
+        int64_t n = p.cols - c0;
+        __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+        __m512i w = _mm512_maskz_loadu_epi8(m, src + c0);
+        __m512i lo = _mm512_permutex2var_epi8(lo0, w, lo1);
+        __m512i hi = _mm512_permutex2var_epi8(hi0, w, hi1);
+        hi = _mm512_ternarylogic_epi32(hi, w, sign, 0xf8);
+        a = _mm512_unpacklo_epi8(lo, hi);
+        b = _mm512_unpackhi_epi8(lo, hi);
+    }
+};
+
+struct fused_f4 {
+    const decode_tables& tb;
+    const __m512i low4 = _mm512_set1_epi16(0x0f);
+    const __m512i upper = _mm512_mask_broadcast_i64x4(_mm512_setzero_si512(), 0xf0, _mm256_set1_epi16(0x10));
+    static constexpr int64_t bytes_per_chunk = 32;
+    static int64_t col_bytes(int64_t c0) { return c0 / 2; }
+    inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t* sc, int64_t c0, int64_t,
+                           __m512i& a, __m512i& b) {
+        int s0 = sc ? sc[c0 / 32] : 127;
+        int s1 = sc && c0 + 32 < p.cols ? sc[c0 / 32 + 1] : s0;
+        __m512i table = _mm512_mask_broadcast_i64x4(
+            _mm512_maskz_broadcast_i64x4(0x0f, _mm256_load_si256((const __m256i*)tb.f4[s0])), 0xf0,
+            _mm256_load_si256((const __m256i*)tb.f4[s1]));
+        int64_t n = (p.cols - c0) / 2;
+        __mmask32 m = n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1;
+        __m512i w = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, src + c0 / 2));
+        __m512i idx_even = _mm512_ternarylogic_epi32(w, low4, upper, 0xea);
+        __m512i idx_odd = _mm512_or_si512(_mm512_srli_epi16(w, 4), upper);
+        a = _mm512_permutexvar_epi16(idx_even, table);
+        b = _mm512_permutexvar_epi16(idx_odd, table);
+    }
+};
+
+struct fused_bf16 {
+    static constexpr int64_t bytes_per_chunk = 128;
+    static int64_t col_bytes(int64_t c0) { return 2 * c0; }
+    inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t*, int64_t c0, int64_t,
+                           __m512i& a, __m512i& b) {
+        const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+        int64_t n = p.cols - c0;
+        if (n >= 64) {
+            a = _mm512_loadu_si512(s + c0);
+            b = _mm512_loadu_si512(s + c0 + 32);
+            return;
+        }
+        __mmask32 ma = n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : (__mmask32(1) << n) - 1;
+        int64_t nb = n - 32;
+        __mmask32 mb = nb >= 32 ? ~__mmask32(0) : nb <= 0 ? 0 : (__mmask32(1) << nb) - 1;
+        a = _mm512_maskz_loadu_epi16(ma, s + c0);
+        b = _mm512_maskz_loadu_epi16(mb, s + c0 + 32);
+    }
+};
+
+// Rows [r0, r0 + RT) against TT tokens.
+template <int RT, int TT, class Dec>
+void fused_tile(const matmul_problem& p, int64_t r0, int64_t cp, Dec dec) {
+    const uint16_t* x = static_cast<const uint16_t*>(p.x_packed);
+    const int64_t xs = p.x_packed_stride / 2;
+    // The same position RT rows on: the next tile's data, one tile ahead.
+    const int64_t ahead = RT * p.row_bytes;
+    __m512 acc[RT][TT];
+    const uint8_t* src[RT];
+    const uint8_t* sc[RT];
+    #pragma GCC unroll 8
+    for (int i = 0; i < RT; ++i) {
+        src[i] = p.data + (r0 + i) * p.row_bytes;
+        sc[i] = row_scales(p, r0 + i);
+        #pragma GCC unroll 8
+        for (int t = 0; t < TT; ++t) {
+            acc[i][t] = _mm512_setzero_ps();
+        }
+    }
+    int64_t block = 0, block_end = p.scale_block_cols;
+    for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
+        if (c0 >= block_end) {
+            ++block;
+            block_end += p.scale_block_cols;
+        }
+        __m512bh xa[TT], xb[TT];
+        #pragma GCC unroll 8
+        for (int t = 0; t < TT; ++t) {
+            xa[t] = (__m512bh)_mm512_load_si512(x + t * xs + c0);
+            xb[t] = (__m512bh)_mm512_load_si512(x + t * xs + c0 + 32);
+        }
+        #pragma GCC unroll 8
+        for (int i = 0; i < RT; ++i) {
+            const char* pf = reinterpret_cast<const char*>(src[i] + Dec::col_bytes(c0)) + ahead;
+            _mm_prefetch(pf, _MM_HINT_T0);
+            if constexpr (Dec::bytes_per_chunk > 64) {
+                _mm_prefetch(pf + 64, _MM_HINT_T0);
+            }
+            __m512i a, b;
+            dec(p, src[i], sc[i], c0, block, a, b);
+            #pragma GCC unroll 8
+            for (int t = 0; t < TT; ++t) {
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)a, xa[t]);
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)b, xb[t]);
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int i = 0; i < RT; ++i) {
+        #pragma GCC unroll 8
+        for (int t = 0; t < TT; ++t) {
+            p.y[t * p.rows + r0 + i] = reduce16(acc[i][t]);
+        }
+    }
+}
+
+template <int TT, class Dec>
+void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
+    constexpr int RT = TT == 1 ? 8 : 6;
+    int64_t r = r0;
+    for (; r + RT <= r1; r += RT) {
+        fused_tile<RT, TT>(p, r, cp, dec);
+    }
+    for (; r < r1; ++r) {
+        fused_tile<1, TT>(p, r, cp, dec);
+    }
+}
+
+template <class Dec>
+void fused_gemv(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
+    if (p.n_tokens == 1) {
+        fused_rows<1>(p, r0, r1, cp, dec);
+    } else {
+        fused_rows<2>(p, r0, r1, cp, dec);
+    }
+}
+
 // ---- the kernel table entries ----------------------------------------------------------------------
 
 bool supported() {
@@ -452,14 +608,26 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
                           [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); });
         return;
     case dtype::bf16:
+        if (p.n_tokens <= 2) {
+            fused_gemv(p, r0, r1, cp, fused_bf16{});
+            return;
+        }
         run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
                              [&](int64_t r, uint16_t* out) { decode_row_bf16(p, r, out, cp); });
         return;
     case dtype::f8_e4m3:
+        if (p.n_tokens <= 2 && !(p.scales && p.scale_block_cols % k_chunk != 0)) {
+            fused_gemv(p, r0, r1, cp, fused_f8{tables()});
+            return;
+        }
         run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
                              [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); });
         return;
     case dtype::fp4_e2m1:
+        if (p.n_tokens <= 2 && !(p.scales && p.scale_block_cols != 32)) {
+            fused_gemv(p, r0, r1, cp, fused_f4{tables()});
+            return;
+        }
         run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
                              [&](int64_t r, uint16_t* out) { decode_row_f4(p, r, out, cp); });
         return;
