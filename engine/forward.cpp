@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "engine/model.h"
@@ -29,6 +30,21 @@ struct batch_rows {
     std::vector<int64_t> pos;   // [N]
     std::vector<int32_t> token; // [N]
     int64_t size() const { return int64_t(pos.size()); }
+};
+
+/// A float buffer that is not zero-filled: for temporaries whose every element is written
+/// before it is read (zero-filling them cost ~14 % of prefill time).
+class scratch {
+public:
+    scratch() = default;
+    explicit scratch(int64_t n) : p_(n > 0 ? new float[static_cast<size_t>(n)] : nullptr) {}
+    float* data() { return p_.get(); }
+    const float* data() const { return p_.get(); }
+    float& operator[](size_t i) { return p_[i]; }
+    float operator[](size_t i) const { return p_[i]; }
+
+private:
+    std::unique_ptr<float[]> p_;
 };
 
 inline float sigmoid(double x) { return float(1.0 / (1.0 + std::exp(-x))); }
@@ -265,7 +281,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window, ql = cfg.q_lora_rank;
     const float eps = float(cfg.rms_norm_eps);
 
-    std::vector<float> cq(size_t(N * ql)), q(size_t(N * H * d)), kv(size_t(N * d));
+    scratch cq(N * ql), q(N * H * d), kv(N * d);
     matmul(aw.wq_a, x, N, cq.data(), prec, pool);
     rmsnorm_rows(cq.data(), aw.q_norm.data(), N, ql, eps, cq.data());
     matmul(aw.wq_b, cq.data(), N, q.data(), prec, pool);
@@ -287,7 +303,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     // Compressed entries (and indexer keys) the rows complete, in position order per sequence.
     if (aw.has_compressor) {
         const auto& cw = aw.compressor;
-        std::vector<float> a(size_t(N * cw.wkv.rows)), b(size_t(N * cw.wkv.rows));
+        scratch a(N * cw.wkv.rows), b(N * cw.wkv.rows);
         compressor_inputs(cw, x, rows, a.data(), b.data(), prec, pool);
         for (auto& sq : rows.seqs) {
             feed_compressor(sq.layer->compressor, cw, sq, a.data(), b.data(), rt, eps);
@@ -297,7 +313,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     std::vector<float> iq, iw;
     if (aw.has_indexer) {
         const auto& ix = aw.indexer;
-        std::vector<float> a(size_t(N * ix.compressor.wkv.rows)), b(size_t(N * ix.compressor.wkv.rows));
+        scratch a(N * ix.compressor.wkv.rows), b(N * ix.compressor.wkv.rows);
         compressor_inputs(ix.compressor, x, rows, a.data(), b.data(), prec, pool);
         for (auto& sq : rows.seqs) {
             feed_compressor(sq.layer->index_compressor, ix.compressor, sq, a.data(), b.data(), rt, eps);
@@ -316,7 +332,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     }
 
     // Key sets, then sink attention per (row, head).
-    std::vector<float> O(size_t(N * H * d));
+    scratch O(N * H * d);
     const float scale = float(1.0 / std::sqrt(double(d)));
     for (auto& sq : rows.seqs) {
         layer_state& st = *sq.layer;
@@ -376,7 +392,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
 
     // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z).
     const int64_t g = cfg.o_groups, R = cfg.o_lora_rank, gw = H * d / g;
-    std::vector<float> og(size_t(N * gw)), zg(size_t(N * R)), z(size_t(N * g * R));
+    scratch og(N * gw), zg(N * R), z(N * g * R);
     for (int64_t i = 0; i < g; ++i) {
         for (int64_t r = 0; r < N; ++r) {
             std::memcpy(og.data() + r * gw, O.data() + r * H * d + i * gw, size_t(gw) * sizeof(float));
@@ -395,7 +411,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
 void expert_ffn(const expert_weights& ew, const float* x, int64_t m, float limit, float* y, precision prec,
                 thread_pool& pool) {
     const int64_t I = ew.w1.rows;
-    std::vector<float> h1(size_t(m * I)), h3(size_t(m * I));
+    scratch h1(m * I), h3(m * I);
     matmul(ew.w1, x, m, h1.data(), prec, pool);
     matmul(ew.w3, x, m, h3.data(), prec, pool);
     for (int64_t i = 0; i < m * I; ++i) {
@@ -413,7 +429,7 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
          precision prec, thread_pool& pool) {
     const int64_t N = rows.size(), D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
     const float limit = float(cfg.swiglu_limit);
-    std::vector<float> logits(size_t(N * E));
+    scratch logits(N * E);
     matmul(mw.gate, x, N, logits.data(), prec, pool);
 
     std::vector<int32_t> sel(size_t(N * K));
@@ -452,7 +468,7 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
 
     // Per expert: gather its rows, run it once for all of them, scatter per (row, slot) so the
     // final sum runs in slot order whatever the batch looks like.
-    std::vector<float> slot_out(size_t(N * K * D));
+    scratch slot_out(N * K * D);
     std::vector<std::vector<int64_t>> by_expert(static_cast<size_t>(E)); // entries r·K + k
     for (int64_t i = 0; i < N * K; ++i) {
         by_expert[size_t(sel[size_t(i)])].push_back(i);
@@ -497,8 +513,7 @@ void run_block(const model_config& cfg, const block_weights& bw, const rope_tabl
                precision prec, thread_pool& pool) {
     const int64_t N = rows.size(), n = cfg.hc_mult, D = cfg.hidden_size;
     const float eps = float(cfg.rms_norm_eps);
-    std::vector<float> u(size_t(N * D)), x(size_t(N * D)), y(size_t(N * D));
-    std::vector<float> post(size_t(N * n)), comb(size_t(N * n * n));
+    scratch u(N * D), x(N * D), y(N * D), post(N * n), comb(N * n * n);
 
     hc_pre(cfg, bw.hc_attn, X, N, u.data(), post.data(), comb.data(), pool);
     rmsnorm_rows(u.data(), bw.attn_norm.data(), N, D, eps, x.data());
@@ -573,7 +588,7 @@ status model::forward(std::span<forward_item> items, precision prec) const {
     }
     thread_pool& pool = thread_pool::global();
 
-    std::vector<float> X(size_t(N * nD));
+    scratch X(N * nD);
     for (int64_t r = 0; r < N; ++r) {
         float* xr = X.data() + r * nD;
         dequant_row(weights_.embed, rows.token[size_t(r)], xr);
