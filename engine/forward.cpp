@@ -349,7 +349,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         const int64_t ratio = aw.ratio;
         pool.parallel_for(n_rows, 1, [&](int64_t t0, int64_t t1) {
             std::vector<const float*> keys;
-            std::vector<float> scratch, scores;
+            std::vector<float> probs, scores;
             std::vector<int32_t> picked;
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t row = sq.begin + t, p = sq.pos0 + t;
@@ -376,12 +376,12 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
                         }
                     }
                 }
-                scratch.resize(keys.size());
+                probs.resize(keys.size() * size_t(H));
+                float* o = O.data() + row * H * d;
+                attention_with_sink_heads(q.data() + row * H * d, H, keys.data(), int64_t(keys.size()), d, scale,
+                                          aw.sink.data(), probs.data(), o);
                 for (int64_t h = 0; h < H; ++h) {
-                    float* o = O.data() + (row * H + h) * d;
-                    attention_with_sink(q.data() + (row * H + h) * d, keys.data(), int64_t(keys.size()), d, scale,
-                                        aw.sink[size_t(h)], scratch.data(), o);
-                    rt.apply(o + dn, p, /*inverse=*/true);
+                    rt.apply(o + h * d + dn, p, /*inverse=*/true);
                 }
             }
         });

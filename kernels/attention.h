@@ -12,6 +12,12 @@ namespace cachalot {
 void attention_with_sink(const float* q, const float* const* keys, int64_t nk, int64_t d, float scale, float sink,
                          float* scratch, float* out);
 
+/// The same for n_heads queries that share one key set (V4's single K=V head): each key is read
+/// once for all heads while it is in cache. q, out: [n_heads][d]; sinks: [n_heads];
+/// scratch: at least n_heads·nk floats. Per head, bit-identical to attention_with_sink.
+void attention_with_sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
+                               float scale, const float* sinks, float* scratch, float* out);
+
 /// scores[w] = Σ_h weights[h] · relu(q_h · key_w) for w < n_keys.
 /// q: [nI][dI], weights: [nI], keys: [n_keys][dI] contiguous.
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,

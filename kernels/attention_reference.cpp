@@ -1,5 +1,7 @@
 // Reference attention kernels; see attention.h.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -37,6 +39,52 @@ void attention_with_sink(const float* q, const float* const* keys, int64_t nk, i
     float inv = float(1.0 / denom);
     for (int64_t i = 0; i < d; ++i) {
         out[i] *= inv;
+    }
+}
+
+CACHALOT_ISA_CLONES
+void attention_with_sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
+                               float scale, const float* sinks, float* scratch, float* out) {
+    // Pass 1: scores, key-major so each key is loaded once for every head.
+    for (int64_t j = 0; j < nk; ++j) {
+        for (int64_t h = 0; h < n_heads; ++h) {
+            scratch[h * nk + j] = dot_f32(q + h * d, keys[j], d) * scale;
+        }
+    }
+    // Pass 2: per head, the stabiliser and the unnormalised weights (sink in the denominator).
+    std::vector<double> denom(static_cast<size_t>(n_heads));
+    for (int64_t h = 0; h < n_heads; ++h) {
+        float* s = scratch + h * nk;
+        float m = sinks[h];
+        for (int64_t j = 0; j < nk; ++j) {
+            m = std::max(m, s[j]);
+        }
+        double den = std::exp(double(sinks[h]) - double(m));
+        for (int64_t j = 0; j < nk; ++j) {
+            s[j] = float(std::exp(double(s[j]) - double(m)));
+            den += s[j];
+        }
+        denom[size_t(h)] = den;
+        for (int64_t i = 0; i < d; ++i) {
+            out[h * d + i] = 0.0f;
+        }
+    }
+    // Pass 3: weighted sum, key-major again; each output element still sums keys in order.
+    for (int64_t j = 0; j < nk; ++j) {
+        const float* k = keys[j];
+        for (int64_t h = 0; h < n_heads; ++h) {
+            const float p = scratch[h * nk + j];
+            float* o = out + h * d;
+            for (int64_t i = 0; i < d; ++i) {
+                o[i] += p * k[i];
+            }
+        }
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+        const float inv = float(1.0 / denom[size_t(h)]);
+        for (int64_t i = 0; i < d; ++i) {
+            out[h * d + i] *= inv;
+        }
     }
 }
 

@@ -160,7 +160,7 @@ const micro_fn k_micro[k_max_rt][k_max_tt] = {CACHALOT_MICRO_ROW(1), CACHALOT_MI
 #undef CACHALOT_MICRO_ROW
 
 const uint8_t* row_scales(const matmul_problem& p, int64_t r) {
-    return p.scales ? p.scales + (r / p.scale_block_rows) * p.scale_row_stride : nullptr;
+    return p.scales ? p.scales + ((p.first_row + r) / p.scale_block_rows) * p.scale_row_stride : nullptr;
 }
 
 float scalar_value(const matmul_problem& p, const uint8_t* src, const uint8_t* sc, int64_t c) {

@@ -244,7 +244,7 @@ const micro_f32_fn k_micro_f32[k_max_rt][k_max_tt] = CACHALOT_MICRO_TABLE(micro_
 // ---- weight decode into the panel ------------------------------------------------------------------
 
 const uint8_t* row_scales(const matmul_problem& p, int64_t r) {
-    return p.scales ? p.scales + (r / p.scale_block_rows) * p.scale_row_stride : nullptr;
+    return p.scales ? p.scales + ((p.first_row + r) / p.scale_block_rows) * p.scale_row_stride : nullptr;
 }
 
 // Any layout of scales, element by element; used when blocks do not line up with the chunks.

@@ -23,6 +23,7 @@ struct matmul_problem {
     int64_t row_bytes = 0;
     const uint8_t* scales = nullptr; // e8m0, may be null (scale 1)
     int64_t scale_block_rows = 1;
+    int64_t first_row = 0; // row of the full tensor that row 0 is (row slices start mid-block)
     int64_t scale_block_cols = 1;
     int64_t scale_row_stride = 0;
     const float* x = nullptr; // [T, C] f32

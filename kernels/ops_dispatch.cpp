@@ -99,6 +99,7 @@ void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, in
     p.row_bytes = w.row_bytes();
     p.scales = w.type == dtype::f8_e4m3 || w.type == dtype::fp4_e2m1 ? w.scales : nullptr;
     p.scale_block_rows = std::max<int64_t>(1, w.scale_block_rows);
+    p.first_row = w.first_row;
     p.scale_block_cols = std::max<int64_t>(1, w.scale_block_cols);
     p.scale_row_stride = w.scale_row_stride;
     p.x = x;
