@@ -46,3 +46,39 @@ TEST_CASE("matmul gives the same bits for any number of threads") {
     }
     CHECK(y1[size_t(1 * R + 5)] == doctest::Approx(ref).epsilon(1e-5));
 }
+
+TEST_CASE("dot_f32 on this machine's ISA clone gives the bits of the plain eight-lane order") {
+    // The reference kernels are cloned per ISA; exact results must not depend on the clone.
+    auto plain = [](const float* a, const float* b, int64_t n) {
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            for (int k = 0; k < 8; ++k) {
+                volatile float prod = a[i + k] * b[i + k]; // no fused multiply-add
+                acc[k] += prod;
+            }
+        }
+        float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; i < n; ++i) {
+            volatile float prod = a[i] * b[i];
+            s += prod;
+        }
+        return s;
+    };
+    uint32_t seed = 7;
+    auto next = [&] {
+        seed = seed * 1664525u + 1013904223u;
+        return float(int32_t(seed >> 8) % 20001 - 10000) / 3333.0f;
+    };
+    int mismatches = 0;
+    for (int t = 0; t < 500; ++t) {
+        int64_t n = 1 + int64_t(seed % 1500);
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            a[size_t(i)] = next();
+            b[size_t(i)] = next();
+        }
+        mismatches += dot_f32(a.data(), b.data(), n) != plain(a.data(), b.data(), n);
+    }
+    CHECK(mismatches == 0);
+}
