@@ -39,7 +39,7 @@ struct generation_stats {
     double prefill_seconds = 0;
     double decode_seconds = 0;
     finish_reason finish = finish_reason::length;
-    std::vector<int32_t> tokens; // generated ids (stop string text excluded is only a text matter)
+    std::vector<int32_t> tokens; // generated ids, the stop token included (stop strings cut text only)
 
     double acceptance_rate() const { return n_drafted ? double(n_accepted) / double(n_drafted) : 0.0; }
 };
