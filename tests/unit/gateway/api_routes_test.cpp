@@ -7,27 +7,21 @@
 
 #include "gateway/api_routes.h"
 #include "gateway/metrics.h"
+#include "tests/support/recording_writer.h"
 #include "tests/support/test_paths.h"
 
 using namespace cachalot::gateway;
+using cachalot::test::recording_writer;
 
 namespace {
 
-struct sink_writer final : response_writer {
-    http_response response;
-    void respond(http_response r) override { response = std::move(r); }
-    void begin_stream(int, std::string, header_list) override {}
-    bool write_chunk(std::string) override { return false; }
-    void end_stream() override {}
-    bool client_gone() const override { return false; }
-};
 
 http_response get(const dispatcher& d, std::string path) {
     http_request req;
     req.method = "GET";
     req.path = path;
     req.target = std::move(path);
-    auto w = std::make_shared<sink_writer>();
+    auto w = std::make_shared<recording_writer>();
     d.dispatch(std::move(req), w);
     return w->response;
 }

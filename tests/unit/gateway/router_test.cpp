@@ -9,34 +9,13 @@
 #include "gateway/auth.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
+#include "tests/support/recording_writer.h"
 
 using namespace cachalot::gateway;
+using cachalot::test::recording_writer;
 
 namespace {
 
-struct recording_writer final : response_writer {
-    http_response response;
-    int n_responses = 0;
-    bool streamed = false;
-    std::string chunks;
-    bool ended = false;
-
-    void respond(http_response r) override {
-        response = std::move(r);
-        ++n_responses;
-    }
-    void begin_stream(int status, std::string content_type, header_list) override {
-        streamed = true;
-        response.status = status;
-        response.content_type = std::move(content_type);
-    }
-    bool write_chunk(std::string data) override {
-        chunks += data;
-        return true;
-    }
-    void end_stream() override { ended = true; }
-    bool client_gone() const override { return false; }
-};
 
 http_request make_request(std::string method, std::string path, std::string auth = {}) {
     http_request r;

@@ -12,22 +12,16 @@
 #include "engine/json.h"
 #include "engine/tokenizer.h"
 #include "gateway/tokenize_routes.h"
+#include "tests/support/recording_writer.h"
 #include "tests/support/test_paths.h"
 
 using namespace cachalot::gateway;
+using cachalot::test::recording_writer;
 using cachalot::json_value;
 using cachalot::parse_json;
 
 namespace {
 
-struct recording_writer final : response_writer {
-    http_response response;
-    void respond(http_response r) override { response = std::move(r); }
-    void begin_stream(int, std::string, header_list) override {}
-    bool write_chunk(std::string) override { return false; }
-    void end_stream() override {}
-    bool client_gone() const override { return false; }
-};
 
 struct tokenize_fixture {
     cachalot::tokenizer tok = cachalot::tokenizer::load(cachalot::test::tiny_model_dir()).value();
