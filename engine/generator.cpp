@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/logits_runner.h"
 #include "engine/speculative_accept.h"
 #include "engine/stop_matcher.h"
 
@@ -107,12 +108,7 @@ result<generation_stats> generate(const model& m, const tokenizer& tok, std::spa
         CACHALOT_TRY(m.forward(std::span<forward_item>(&item, 1), opts.prec));
         if (opts.use_mtp) {
             mtp_streams.insert(mtp_streams.end(), chunk_streams.begin(), chunk_streams.end());
-            const int64_t rows = st.n_past - 1 - st.mtp_n_past;
-            if (rows > 0) {
-                mtp_item mi{&st, mtp_streams.data(), prompt.subspan(size_t(st.mtp_n_past + 1), size_t(rows)), nullptr};
-                CACHALOT_TRY(m.forward_mtp(std::span<mtp_item>(&mi, 1), opts.prec));
-                mtp_streams.erase(mtp_streams.begin(), mtp_streams.begin() + rows * nD);
-            }
+            CACHALOT_TRY(mtp_catch_up(m, st, mtp_streams, prompt, nullptr, opts.prec));
         }
     }
     stats.prefill_seconds = seconds_since(t0);
@@ -150,7 +146,7 @@ result<generation_stats> generate(const model& m, const tokenizer& tok, std::spa
     // MTP bookkeeping: mtp_streams holds the trunk streams of the positions the MTP block has
     // not processed yet (from mtp_n_past to n_past − 1), mtp_next the tokens after them.
     std::vector<int32_t> mtp_next; // the token after each of those positions, once known
-    std::vector<float> draft_logits(size_t(V)), verify_logits(size_t(2 * V)), verify_streams(size_t(2 * nD));
+    std::vector<float> verify_logits(static_cast<size_t>(2 * V)), verify_streams(static_cast<size_t>(2 * nD));
     speculative_options spec;
     spec.eos_token_id = cfg.eos_token_ids.empty() ? -1 : int32_t(cfg.eos_token_ids[0]);
 

@@ -5,6 +5,22 @@
 
 namespace cachalot {
 
+result<int64_t> mtp_catch_up(const model& m, sequence_state& state, std::vector<float>& pending,
+                             std::span<const int32_t> ids, float* logits, precision p) {
+    const int64_t rows = state.n_past - 1 - state.mtp_n_past;
+    if (rows <= 0) {
+        return int64_t(0);
+    }
+    const int64_t nD = m.stream_width();
+    if (int64_t(pending.size()) < rows * nD || int64_t(ids.size()) < state.n_past) {
+        return make_error(errc::invalid_argument, "mtp_catch_up: fewer pending streams or ids than positions");
+    }
+    mtp_item mi{&state, pending.data(), ids.subspan(size_t(state.mtp_n_past + 1), size_t(rows)), logits};
+    CACHALOT_TRY(m.forward_mtp(std::span<mtp_item>(&mi, 1), p));
+    pending.erase(pending.begin(), pending.begin() + rows * nD);
+    return rows;
+}
+
 result<std::vector<float>> compute_logits(const model& m, std::span<const int32_t> ids, int64_t chunk_size,
                                           logits_head head, precision p) {
     const int64_t n = int64_t(ids.size());
@@ -41,18 +57,11 @@ result<std::vector<float>> compute_logits(const model& m, std::span<const int32_
             continue;
         }
         pending.insert(pending.end(), streams.begin(), streams.end());
-        // Every pending position whose next token has been fed runs through the MTP block.
-        const int64_t rows = st.n_past - 1 - st.mtp_n_past;
-        if (rows > 0) {
-            mtp_item mi;
-            mi.state = &st;
-            mi.streams = pending.data();
-            mi.next_tokens = ids.subspan(size_t(st.mtp_n_past + 1), size_t(rows));
-            mi.logits = out.data() + out_rows * V;
-            CACHALOT_TRY(m.forward_mtp(std::span<mtp_item>(&mi, 1), p));
-            out_rows += rows;
-            pending.erase(pending.begin(), pending.begin() + rows * nD);
+        auto rows = mtp_catch_up(m, st, pending, ids, out.data() + out_rows * V, p);
+        if (!rows) {
+            return std::move(rows).take_error();
         }
+        out_rows += *rows;
     }
     return out;
 }
