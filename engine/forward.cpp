@@ -331,62 +331,83 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         }
     }
 
-    // Key sets, then sink attention per (row, head).
-    scratch O(N * H * d);
-    const float scale = float(1.0 / std::sqrt(double(d)));
-    for (auto& sq : rows.seqs) {
-        layer_state& st = *sq.layer;
+    // Key sets per row (window, then every visible compressed entry or the indexer's top-k),
+    // then sink attention per (row, group of heads). Two passes, so that the second can split a
+    // row's heads across threads when the batch has few rows (decode).
+    const int64_t ratio = aw.ratio;
+    std::vector<std::vector<const float*>> win(rows.seqs.size());
+    std::vector<int32_t> row_seq(static_cast<size_t>(N));
+    for (size_t si = 0; si < rows.seqs.size(); ++si) {
+        const seq_rows& sq = rows.seqs[si];
         const int64_t n_rows = sq.end - sq.begin;
         const int64_t n_prev = std::min(sq.pos0, W - 1);
-        std::vector<const float*> win(size_t(n_prev + n_rows));
+        win[si].resize(size_t(n_prev + n_rows));
         for (int64_t i = 0; i < n_prev; ++i) {
-            win[size_t(i)] = st.window_row(sq.pos0 - n_prev + i, d);
+            win[si][size_t(i)] = sq.layer->window_row(sq.pos0 - n_prev + i, d);
         }
         for (int64_t t = 0; t < n_rows; ++t) {
-            win[size_t(n_prev + t)] = kv.data() + (sq.begin + t) * d;
+            win[si][size_t(n_prev + t)] = kv.data() + (sq.begin + t) * d;
+            row_seq[size_t(sq.begin + t)] = int32_t(si);
         }
-        const compressor_state& cs = st.compressor;
-        const int64_t ratio = aw.ratio;
-        pool.parallel_for(n_rows, 1, [&](int64_t t0, int64_t t1) {
-            std::vector<const float*> keys;
-            std::vector<float> probs, scores;
-            std::vector<int32_t> picked;
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t row = sq.begin + t, p = sq.pos0 + t;
-                keys.clear();
-                int64_t first = std::max<int64_t>(0, n_prev + t - (W - 1));
-                for (int64_t i = first; i <= n_prev + t; ++i) {
-                    keys.push_back(win[size_t(i)]);
+    }
+    std::vector<std::vector<const float*>> keys(static_cast<size_t>(N));
+    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<float> scores;
+        std::vector<int32_t> picked;
+        for (int64_t row = r0; row < r1; ++row) {
+            const size_t si = size_t(row_seq[size_t(row)]);
+            const seq_rows& sq = rows.seqs[si];
+            const layer_state& st = *sq.layer;
+            const int64_t t = row - sq.begin, p = sq.pos0 + t;
+            const int64_t n_prev = int64_t(win[si].size()) - (sq.end - sq.begin);
+            auto& ks = keys[size_t(row)];
+            const int64_t first = std::max<int64_t>(0, n_prev + t - (W - 1));
+            ks.assign(win[si].begin() + first, win[si].begin() + n_prev + t + 1);
+            if (ratio <= 0) {
+                continue;
+            }
+            const int64_t visible = (p + 1) / ratio;
+            if (!aw.has_indexer) {
+                for (int64_t w = 0; w < visible; ++w) {
+                    ks.push_back(st.compressor.entry(w));
                 }
-                if (ratio > 0) {
-                    const int64_t visible = (p + 1) / ratio;
-                    if (aw.has_indexer) {
-                        if (visible > 0) {
-                            scores.resize(static_cast<size_t>(visible));
-                            indexer_scores(iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI,
-                                           st.index_compressor.entry(0), visible, scores.data());
-                            top_k_indices(scores.data(), visible, cfg.index_topk, picked);
-                            for (int32_t w : picked) {
-                                keys.push_back(cs.entry(w));
-                            }
-                        }
-                    } else {
-                        for (int64_t w = 0; w < visible; ++w) {
-                            keys.push_back(cs.entry(w));
-                        }
-                    }
-                }
-                probs.resize(keys.size() * size_t(H));
-                float* o = O.data() + row * H * d;
-                attention_with_sink_heads(q.data() + row * H * d, H, keys.data(), int64_t(keys.size()), d, scale,
-                                          aw.sink.data(), probs.data(), o);
-                for (int64_t h = 0; h < H; ++h) {
-                    rt.apply(o + h * d + dn, p, /*inverse=*/true);
+            } else if (visible > 0) {
+                scores.resize(static_cast<size_t>(visible));
+                (prec == precision::fast ? indexer_scores_fast : indexer_scores)(
+                    iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI, st.index_compressor.entry(0), visible,
+                    scores.data());
+                top_k_indices(scores.data(), visible, cfg.index_topk, picked);
+                for (int32_t w : picked) {
+                    ks.push_back(st.compressor.entry(w));
                 }
             }
-        });
-        for (int64_t t = 0; t < n_rows; ++t) {
-            std::memcpy(st.window_row(sq.pos0 + t, d), kv.data() + (sq.begin + t) * d, size_t(d) * sizeof(float));
+        }
+    });
+    scratch O(N * H * d);
+    const float scale = float(1.0 / std::sqrt(double(d)));
+    const int64_t head_group = N >= 2 * pool.size() ? H : std::min<int64_t>(H, 4);
+    const int64_t n_groups = (H + head_group - 1) / head_group;
+    auto sink_attention = prec == precision::fast ? attention_with_sink_heads_fast : attention_with_sink_heads;
+    pool.parallel_for(N * n_groups, 1, [&](int64_t u0, int64_t u1) {
+        std::vector<float> probs;
+        for (int64_t u = u0; u < u1; ++u) {
+            const int64_t row = u / n_groups, h0 = (u % n_groups) * head_group;
+            const int64_t nh = std::min(head_group, H - h0);
+            const int64_t p = rows.pos[size_t(row)];
+            const auto& ks = keys[size_t(row)];
+            probs.resize(ks.size() * size_t(nh));
+            float* o = O.data() + (row * H + h0) * d;
+            sink_attention(q.data() + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale,
+                           aw.sink.data() + h0, probs.data(), o);
+            for (int64_t h = 0; h < nh; ++h) {
+                rt.apply(o + h * d + dn, p, /*inverse=*/true);
+            }
+        }
+    });
+    for (const seq_rows& sq : rows.seqs) {
+        for (int64_t t = 0; t < sq.end - sq.begin; ++t) {
+            std::memcpy(sq.layer->window_row(sq.pos0 + t, d), kv.data() + (sq.begin + t) * d,
+                        size_t(d) * sizeof(float));
         }
     }
 

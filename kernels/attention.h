@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace cachalot {
 
@@ -22,5 +23,17 @@ void attention_with_sink_heads(const float* q, int64_t n_heads, const float* con
 /// q: [nI][dI], weights: [nI], keys: [n_keys][dI] contiguous.
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                     int64_t n_keys, float* scores);
+
+/// The `fast` precision's versions of the two kernels above: same contracts, F32 with fused
+/// multiply-add in a blocked order and a polynomial exp, so results differ from the reference in
+/// rounding only. They run the best CPU variant this machine has (AVX-512 when the head dims are
+/// multiples of 16), else the reference.
+void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
+                                    float scale, const float* sinks, float* scratch, float* out);
+void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
+                         int64_t n_keys, float* scores);
+
+/// Name of the CPU variant the `fast` attention uses here ("avx512" or "reference").
+std::string_view attention_backend_name();
 
 } // namespace cachalot

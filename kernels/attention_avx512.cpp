@@ -1,0 +1,239 @@
+// AVX-512 F32 attention kernels for the `fast` precision (see attention_cpu.h). Scores and the
+// weighted sum are small GEMMs over one key set shared by all heads: 4 heads x 4 keys (scores)
+// and 4 heads x 64 dims (weighted sum) per register tile, fused multiply-add, a vectorised exp.
+// Results differ from the reference only in rounding (summation order, FMA, exp polynomial).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/attention_cpu.h"
+
+namespace cachalot {
+namespace {
+
+bool avx512_supported() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
+
+// Extracts rather than _mm512_reduce_*: GCC 12's casts trip -Wuninitialized inside its headers.
+inline float reduce_add(__m512 a) {
+    __m256 s = _mm256_add_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+inline float reduce_max(__m512 a) {
+    __m256 s = _mm256_max_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+// e^x for x <= 0 (softmax after the max is subtracted); Cephes expf, ~1 ulp; 0 below -87.
+inline __m512 exp_neg(__m512 x) {
+    // The masked forms with an explicit source: GCC 12's unmasked ones read an "undefined"
+    // register and trip -Wuninitialized.
+    x = _mm512_mask_max_ps(x, 0xFFFF, x, _mm512_set1_ps(-87.0f));
+    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    const __m512 n = _mm512_mask_roundscale_ps(t, 0xFFFF, t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_mask_scalef_ps(p, 0xFFFF, p, n);
+}
+
+/// s[h * ld + j] = scale · q_h · k_j for HB heads and KB keys.
+template <int HB, int KB>
+inline void dot_tile(const float* q, int64_t d, const float* const* keys, float scale, float* s, int64_t ld) {
+    __m512 acc[HB][KB];
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 4
+        for (int j = 0; j < KB; ++j) {
+            acc[h][j] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t i = 0; i < d; i += 16) {
+        __m512 k[KB];
+#pragma GCC unroll 4
+        for (int j = 0; j < KB; ++j) {
+            k[j] = _mm512_loadu_ps(keys[j] + i);
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < HB; ++h) {
+            const __m512 qv = _mm512_loadu_ps(q + h * d + i);
+#pragma GCC unroll 4
+            for (int j = 0; j < KB; ++j) {
+                acc[h][j] = _mm512_fmadd_ps(qv, k[j], acc[h][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 4
+        for (int j = 0; j < KB; ++j) {
+            s[h * ld + j] = scale * reduce_add(acc[h][j]);
+        }
+    }
+}
+
+template <int HB>
+inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_t nk, float scale, float* s,
+                     int64_t ld) {
+    int64_t j = 0;
+    for (; j + 4 <= nk; j += 4) {
+        dot_tile<HB, 4>(q, d, keys + j, scale, s + j, ld);
+    }
+    for (; j < nk; ++j) {
+        dot_tile<HB, 1>(q, d, keys + j, scale, s + j, ld);
+    }
+}
+
+/// out[h][i0 .. i0 + 16·VB) = inv[h] · Σ_j p[h * ld + j] · k_j[i0 ..] for HB heads.
+template <int HB, int VB>
+inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, int64_t nk, int64_t i0,
+                          const float* inv, float* out, int64_t d) {
+    __m512 acc[HB][VB];
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 4
+        for (int v = 0; v < VB; ++v) {
+            acc[h][v] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t j = 0; j < nk; ++j) {
+        __m512 k[VB];
+#pragma GCC unroll 4
+        for (int v = 0; v < VB; ++v) {
+            k[v] = _mm512_loadu_ps(keys[j] + i0 + 16 * v);
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < HB; ++h) {
+            const __m512 pb = _mm512_set1_ps(p[h * ld + j]);
+#pragma GCC unroll 4
+            for (int v = 0; v < VB; ++v) {
+                acc[h][v] = _mm512_fmadd_ps(pb, k[v], acc[h][v]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+        const __m512 s = _mm512_set1_ps(inv[h]);
+#pragma GCC unroll 4
+        for (int v = 0; v < VB; ++v) {
+            _mm512_storeu_ps(out + h * d + i0 + 16 * v, _mm512_mul_ps(acc[h][v], s));
+        }
+    }
+}
+
+template <int HB>
+inline void weighted_rows(const float* p, int64_t ld, const float* const* keys, int64_t nk, const float* inv,
+                          float* out, int64_t d) {
+    int64_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        weighted_tile<HB, 4>(p, ld, keys, nk, i, inv, out, d);
+    }
+    for (; i < d; i += 16) {
+        weighted_tile<HB, 1>(p, ld, keys, nk, i, inv, out, d);
+    }
+}
+
+/// In place: s[0..nk) → exp(s − m) with m = max(sink, s); returns 1 / (e^(sink − m) + Σ).
+float softmax_with_sink(float* s, int64_t nk, float sink) {
+    __m512 mv = _mm512_set1_ps(sink);
+    int64_t j = 0;
+    for (; j + 16 <= nk; j += 16) {
+        mv = _mm512_mask_max_ps(mv, 0xFFFF, mv, _mm512_loadu_ps(s + j));
+    }
+    if (j < nk) {
+        const __mmask16 tail = __mmask16((1u << (nk - j)) - 1);
+        mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, s + j));
+    }
+    const float m = reduce_max(mv);
+    const __m512 mb = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= nk; j += 16) {
+        const __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j), mb));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (j < nk) {
+        const __mmask16 tail = __mmask16((1u << (nk - j)) - 1);
+        const __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), mb));
+        _mm512_mask_storeu_ps(s + j, tail, e);
+        sum = _mm512_mask_add_ps(sum, tail, sum, e);
+    }
+    const __m512 es = exp_neg(_mm512_set1_ps(sink - m));
+    return 1.0f / (reduce_add(sum) + _mm512_cvtss_f32(es));
+}
+
+void sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d, float scale,
+                const float* sinks, float* scratch, float* out) {
+    int64_t h = 0;
+    for (; h + 4 <= n_heads; h += 4) {
+        dot_rows<4>(q + h * d, d, keys, nk, scale, scratch + h * nk, nk);
+    }
+    for (; h < n_heads; ++h) {
+        dot_rows<1>(q + h * d, d, keys, nk, scale, scratch + h * nk, nk);
+    }
+    float inv[4];
+    for (h = 0; h + 4 <= n_heads; h += 4) {
+        for (int k = 0; k < 4; ++k) {
+            inv[k] = softmax_with_sink(scratch + (h + k) * nk, nk, sinks[h + k]);
+        }
+        weighted_rows<4>(scratch + h * nk, nk, keys, nk, inv, out + h * d, d);
+    }
+    for (; h < n_heads; ++h) {
+        inv[0] = softmax_with_sink(scratch + h * nk, nk, sinks[h]);
+        weighted_rows<1>(scratch + h * nk, nk, keys, nk, inv, out + h * d, d);
+    }
+}
+
+void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
+                    int64_t n_keys, float* scores) {
+    const float* kp[4];
+    float dots[4 * 4];
+    int64_t w = 0;
+    for (; w < n_keys; w += 4) {
+        const int kb = n_keys - w >= 4 ? 4 : int(n_keys - w);
+        for (int j = 0; j < kb; ++j) {
+            kp[j] = keys + (w + j) * head_dim;
+        }
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int64_t h = 0; h < n_heads;) {
+            const int hb = n_heads - h >= 4 ? 4 : 1;
+            if (hb == 4 && kb == 4) {
+                dot_tile<4, 4>(q + h * head_dim, head_dim, kp, 1.0f, dots, 4);
+            } else {
+                for (int hh = 0; hh < hb; ++hh) {
+                    for (int j = 0; j < kb; ++j) {
+                        dot_tile<1, 1>(q + (h + hh) * head_dim, head_dim, kp + j, 1.0f, dots + hh * 4 + j, 4);
+                    }
+                }
+            }
+            for (int hh = 0; hh < hb; ++hh) {
+                for (int j = 0; j < kb; ++j) {
+                    const float v = dots[hh * 4 + j];
+                    acc[j] += v > 0.0f ? weights[h + hh] * v : 0.0f;
+                }
+            }
+            h += hb;
+        }
+        for (int j = 0; j < kb; ++j) {
+            scores[w + j] = acc[j];
+        }
+    }
+}
+
+} // namespace
+
+const attention_kernel k_attention_kernel_avx512 = {"avx512", avx512_supported, sink_heads, indexer_scores};
+
+} // namespace cachalot

@@ -1,0 +1,106 @@
+// The `fast` attention kernels against the reference: random queries and keys of V4-like and odd
+// shapes (heads not a multiple of 4, key counts not a multiple of 4 or 16, one key), scattered key
+// pointers, large and small logits. The fast kernels only reorder F32 sums, fuse multiply-adds and
+// use a polynomial exp (~1 ulp), so every output must agree to a few F32 ulps of its scale.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+
+using namespace cachalot;
+
+namespace {
+
+struct attention_case {
+    int64_t heads, nk, d;
+    float spread; // scale of q and k entries: large values give sharp softmaxes
+};
+
+std::vector<float> random_vector(size_t n, float spread, std::mt19937& rng) {
+    std::normal_distribution<float> dist(0.0f, spread);
+    std::vector<float> v(n);
+    for (auto& x : v) {
+        x = dist(rng);
+    }
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("fast sink attention matches the reference for every head and key count") {
+    const attention_case cases[] = {{8, 200, 512, 1.0f}, {8, 1, 512, 1.0f},   {5, 37, 64, 1.0f},
+                                    {1, 130, 16, 2.0f},  {16, 129, 128, 0.3f}, {3, 4, 48, 4.0f},
+                                    {8, 17, 512, 3.0f}};
+    std::mt19937 rng(7);
+    for (const auto& c : cases) {
+        CAPTURE(c.heads);
+        CAPTURE(c.nk);
+        CAPTURE(c.d);
+        auto q = random_vector(size_t(c.heads * c.d), c.spread, rng);
+        // Keys live in a shuffled pool so that the kernel must follow the pointers.
+        auto pool = random_vector(size_t((c.nk + 3) * c.d), c.spread, rng);
+        std::vector<const float*> keys(static_cast<size_t>(c.nk));
+        for (int64_t j = 0; j < c.nk; ++j) {
+            keys[size_t(j)] = pool.data() + ((j * 7 + 3) % (c.nk + 3)) * c.d;
+        }
+        auto sinks = random_vector(size_t(c.heads), 1.0f, rng);
+        const float scale = 1.0f / std::sqrt(float(c.d));
+        std::vector<float> ref(size_t(c.heads * c.d)), fast(ref.size(), NAN), s1(size_t(c.heads * c.nk)),
+            s2(s1.size());
+        attention_with_sink_heads(q.data(), c.heads, keys.data(), c.nk, c.d, scale, sinks.data(), s1.data(),
+                                  ref.data());
+        attention_with_sink_heads_fast(q.data(), c.heads, keys.data(), c.nk, c.d, scale, sinks.data(), s2.data(),
+                                       fast.data());
+        // Outputs are convex combinations of keys: bound the error by the largest key entry.
+        float kmax = 0.0f;
+        for (float v : pool) {
+            kmax = std::max(kmax, std::fabs(v));
+        }
+        float worst = 0.0f;
+        for (size_t i = 0; i < ref.size(); ++i) {
+            REQUIRE(std::isfinite(fast[i]));
+            worst = std::max(worst, std::fabs(fast[i] - ref[i]));
+        }
+        CHECK(worst <= 2e-5f * kmax);
+    }
+}
+
+TEST_CASE("fast indexer scores match the reference") {
+    std::mt19937 rng(11);
+    for (int64_t heads : {8, 4, 3, 1}) {
+        for (int64_t n_keys : {1, 4, 7, 130}) {
+            const int64_t dI = 128;
+            auto q = random_vector(size_t(heads * dI), 1.0f, rng);
+            auto w = random_vector(size_t(heads), 1.0f, rng);
+            auto keys = random_vector(size_t(n_keys * dI), 1.0f, rng);
+            std::vector<float> ref(static_cast<size_t>(n_keys)), fast(ref.size(), NAN);
+            indexer_scores(q.data(), w.data(), heads, dI, keys.data(), n_keys, ref.data());
+            indexer_scores_fast(q.data(), w.data(), heads, dI, keys.data(), n_keys, fast.data());
+            // Each term's dot has |error| <= ~dI ulps of Σ|q k|; bound by that sum over heads.
+            for (int64_t i = 0; i < n_keys; ++i) {
+                double mag = 0.0;
+                for (int64_t h = 0; h < heads; ++h) {
+                    double a = 0.0;
+                    for (int64_t k = 0; k < dI; ++k) {
+                        a += std::fabs(double(q[size_t(h * dI + k)]) * keys[size_t(i * dI + k)]);
+                    }
+                    mag += std::fabs(w[size_t(h)]) * a;
+                }
+                CHECK(std::fabs(fast[size_t(i)] - ref[size_t(i)]) <= 1e-5 * mag);
+            }
+        }
+    }
+}
+
+TEST_CASE("fast sink attention with no keys gives zeros (the sink takes all weight)") {
+    std::vector<float> q(64, 1.0f), out(64, NAN), scratch(1);
+    const float sink = 0.5f;
+    attention_with_sink_heads_fast(q.data(), 1, nullptr, 0, 64, 0.125f, &sink, scratch.data(), out.data());
+    for (float v : out) {
+        CHECK(v == 0.0f);
+    }
+}
