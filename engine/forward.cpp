@@ -554,22 +554,38 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
     for (int64_t i = 0; i < N * K; ++i) {
         by_expert[size_t(sel[size_t(i)])].push_back(i);
     }
-    std::vector<float> xe, ye;
+    std::vector<int64_t> active;
     for (int64_t e = 0; e < E; ++e) {
-        const auto& list = by_expert[size_t(e)];
-        if (list.empty()) {
-            continue;
+        if (!by_expert[size_t(e)].empty()) {
+            active.push_back(e);
         }
-        int64_t m = int64_t(list.size());
-        xe.resize(size_t(m * D));
-        ye.resize(size_t(m * D));
-        for (int64_t j = 0; j < m; ++j) {
-            std::memcpy(xe.data() + j * D, x + (list[size_t(j)] / K) * D, size_t(D) * sizeof(float));
+    }
+    auto run_experts = [&](int64_t a0, int64_t a1) {
+        std::vector<float> xe, ye;
+        for (int64_t a = a0; a < a1; ++a) {
+            const int64_t e = active[size_t(a)];
+            const auto& list = by_expert[size_t(e)];
+            const int64_t m = int64_t(list.size());
+            xe.resize(size_t(m * D));
+            ye.resize(size_t(m * D));
+            for (int64_t j = 0; j < m; ++j) {
+                std::memcpy(xe.data() + j * D, x + (list[size_t(j)] / K) * D, size_t(D) * sizeof(float));
+            }
+            expert_ffn(mw.experts[size_t(e)], xe.data(), m, limit, ye.data(), prec, pool);
+            for (int64_t j = 0; j < m; ++j) {
+                std::memcpy(slot_out.data() + list[size_t(j)] * D, ye.data() + j * D, size_t(D) * sizeof(float));
+            }
         }
-        expert_ffn(mw.experts[size_t(e)], xe.data(), m, limit, ye.data(), prec, pool);
-        for (int64_t j = 0; j < m; ++j) {
-            std::memcpy(slot_out.data() + list[size_t(j)] * D, ye.data() + j * D, size_t(D) * sizeof(float));
-        }
+    };
+    // Decode-like batches give each expert a token or two: too little for one matmul to feed
+    // every thread, so whole experts go to threads (their matmuls then run inline). Prefill
+    // gives each expert many tokens, and the matmuls split their rows across threads instead.
+    // Either way every output element is computed the same way, so the results are identical.
+    const int64_t n_active = int64_t(active.size());
+    if (n_active > 1 && N * K <= 4 * n_active) {
+        pool.parallel_for(n_active, 1, run_experts);
+    } else {
+        run_experts(0, n_active);
     }
     if (mw.has_shared) {
         expert_ffn(mw.shared, x, N, limit, out, prec, pool);
@@ -607,18 +623,37 @@ void run_block(const model_config& cfg, const block_weights& bw, const rope_tabl
     hc_post(cfg, y.data(), post.data(), comb.data(), N, X, pool);
 }
 
-/// logits [rows][V] = head · RMSNorm(HCHead(X_row); norm) for the given rows of X.
+/// dest[i] [V] = head · RMSNorm(HCHead(X_which[i]); norm): one matmul for the rows of every
+/// sequence in the batch, so batched decode streams the head once per step, not once per sequence.
 void head_logits(const model_config& cfg, const hc_weights& hw, const std::vector<float>& norm, const weight_view& head,
-                 const float* X, const std::vector<int64_t>& which, float* logits, precision prec, thread_pool& pool) {
-    const int64_t D = cfg.hidden_size, nD = cfg.hc_mult * D;
+                 const float* X, const std::vector<int64_t>& which, const std::vector<float*>& dest, precision prec,
+                 thread_pool& pool) {
+    const int64_t D = cfg.hidden_size, nD = cfg.hc_mult * D, V = head.rows;
     const int64_t m = int64_t(which.size());
-    std::vector<float> y(size_t(m * D));
+    if (m == 0) {
+        return;
+    }
+    scratch y(m * D);
     for (int64_t i = 0; i < m; ++i) {
         float* yi = y.data() + i * D;
         hc_head(cfg, hw, X + which[size_t(i)] * nD, yi);
         rmsnorm(yi, norm.data(), D, float(cfg.rms_norm_eps), yi);
     }
-    matmul(head, y.data(), m, logits, prec, pool);
+    bool contiguous = true;
+    for (int64_t i = 1; i < m; ++i) {
+        contiguous = contiguous && dest[size_t(i)] == dest[0] + i * V;
+    }
+    if (contiguous) {
+        matmul(head, y.data(), m, dest[0], prec, pool);
+        return;
+    }
+    scratch out(m * V);
+    matmul(head, y.data(), m, out.data(), prec, pool);
+    pool.parallel_for(m, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            std::memcpy(dest[size_t(i)], out.data() + i * V, size_t(V) * sizeof(float));
+        }
+    });
 }
 
 status check_state(const model_config& cfg, const sequence_state* st, bool mtp) {
@@ -688,6 +723,8 @@ status model::forward(std::span<forward_item> items, precision prec) const {
     }
 
     int64_t b = 0;
+    std::vector<int64_t> which;
+    std::vector<float*> dest;
     for (auto& it : items) {
         int64_t m = int64_t(it.tokens.size());
         if (m == 0) {
@@ -698,19 +735,16 @@ status model::forward(std::span<forward_item> items, precision prec) const {
         }
         std::memcpy(it.state->last_streams.data(), X.data() + (b + m - 1) * nD, size_t(nD) * sizeof(float));
         if (it.logits) {
-            std::vector<int64_t> which;
-            if (it.all_logits) {
-                for (int64_t i = 0; i < m; ++i) {
-                    which.push_back(b + i);
-                }
-            } else {
-                which.push_back(b + m - 1);
+            const int64_t first = it.all_logits ? 0 : m - 1;
+            for (int64_t i = first; i < m; ++i) {
+                which.push_back(b + i);
+                dest.push_back(it.logits + (i - first) * V);
             }
-            head_logits(cfg, weights_.hc_head, weights_.norm, weights_.head, X.data(), which, it.logits, prec, pool);
         }
         it.state->n_past += m;
         b += m;
     }
+    head_logits(cfg, weights_.hc_head, weights_.norm, weights_.head, X.data(), which, dest, prec, pool);
     return ok_status();
 }
 
@@ -777,19 +811,23 @@ status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
     run_block(cfg, mw.block, rope_[size_t(cfg.num_hidden_layers)], rows, h.data(), prec, pool);
 
     b = 0;
+    std::vector<int64_t> which;
+    std::vector<float*> dest;
     for (auto& it : items) {
         int64_t m = int64_t(it.next_tokens.size());
         if (m == 0) {
             continue;
         }
         if (it.logits) {
-            std::vector<int64_t> which(static_cast<size_t>(m));
-            std::iota(which.begin(), which.end(), b);
-            head_logits(cfg, mw.hc_head, mw.norm, weights_.head, h.data(), which, it.logits, prec, pool);
+            for (int64_t i = 0; i < m; ++i) {
+                which.push_back(b + i);
+                dest.push_back(it.logits + i * V);
+            }
         }
         it.state->mtp_n_past += m;
         b += m;
     }
+    head_logits(cfg, mw.hc_head, mw.norm, weights_.head, h.data(), which, dest, prec, pool);
     return ok_status();
 }
 
