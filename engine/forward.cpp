@@ -346,17 +346,21 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     rmsnorm_rows(cq.data(), aw.q_norm.data(), N, ql, eps, cq.data());
     matmul(aw.wq_b, cq.data(), N, q.data(), prec, pool);
     matmul(aw.wkv, x, N, kv.data(), prec, pool);
+    // Each row's rotation angles, computed once for its query heads, key, indexer heads and the
+    // inverse rotation of its outputs.
+    std::vector<double> angles(static_cast<size_t>(N * dr));
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
-            int64_t p = rows.pos[size_t(r)];
+            const double* cs = angles.data() + r * dr;
+            rt.angles(rows.pos[size_t(r)], angles.data() + r * dr);
             for (int64_t h = 0; h < H; ++h) {
                 float* qh = q.data() + (r * H + h) * d;
                 rmsnorm(qh, nullptr, d, eps, qh);
-                rt.apply(qh + dn, p);
+                rt.rotate(qh + dn, cs);
             }
             float* k = kv.data() + r * d;
             rmsnorm(k, aw.kv_norm.data(), d, eps, k);
-            rt.apply(k + dn, p);
+            rt.rotate(k + dn, cs);
         }
     });
 
@@ -385,7 +389,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         const float w_scale = float(1.0 / std::sqrt(double(nI)) / std::sqrt(double(dI)));
         for (int64_t r = 0; r < N; ++r) {
             for (int64_t h = 0; h < nI; ++h) {
-                rt.apply(iq.data() + (r * nI + h) * dI + dI - dr, rows.pos[size_t(r)]);
+                rt.rotate(iq.data() + (r * nI + h) * dI + dI - dr, angles.data() + r * dr);
                 iw[size_t(r * nI + h)] *= w_scale;
             }
         }
@@ -453,14 +457,13 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t row = u / n_groups, h0 = (u % n_groups) * head_group;
             const int64_t nh = std::min(head_group, H - h0);
-            const int64_t p = rows.pos[size_t(row)];
             const auto& ks = keys[size_t(row)];
             probs.resize(ks.size() * size_t(nh));
             float* o = O.data() + (row * H + h0) * d;
             sink_attention(q.data() + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale,
                            aw.sink.data() + h0, probs.data(), o);
             for (int64_t h = 0; h < nh; ++h) {
-                rt.apply(o + h * d + dn, p, /*inverse=*/true);
+                rt.rotate(o + h * d + dn, angles.data() + row * dr, /*inverse=*/true);
             }
         }
     });

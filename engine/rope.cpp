@@ -43,4 +43,21 @@ void rope_table::apply(float* v, int64_t pos, bool inverse) const {
     }
 }
 
+void rope_table::angles(int64_t pos, double* cs) const {
+    for (size_t i = 0; i < omega_.size(); ++i) {
+        double phi = double(pos) * omega_[i];
+        cs[2 * i] = std::cos(phi);
+        cs[2 * i + 1] = std::sin(phi);
+    }
+}
+
+void rope_table::rotate(float* v, const double* cs, bool inverse) const {
+    for (size_t i = 0; i < omega_.size(); ++i) {
+        double c = cs[2 * i], s = inverse ? -cs[2 * i + 1] : cs[2 * i + 1];
+        double x0 = v[2 * i], x1 = v[2 * i + 1];
+        v[2 * i] = float(x0 * c - x1 * s);
+        v[2 * i + 1] = float(x0 * s + x1 * c);
+    }
+}
+
 } // namespace cachalot

@@ -23,6 +23,13 @@ public:
     /// rotates by -pos·ω.
     void apply(float* v, int64_t pos, bool inverse = false) const;
 
+    /// cos and sin of every frequency at pos, interleaved: cs[2i] = cos, cs[2i+1] = sin
+    /// (rope_dims() doubles). Computed once, then rotate() applies them to every head.
+    void angles(int64_t pos, double* cs) const;
+    /// apply() with angles from angles(pos); bit-identical to apply(v, pos, inverse) (cos is
+    /// even and sin odd in the C library, exactly).
+    void rotate(float* v, const double* cs, bool inverse = false) const;
+
 private:
     std::vector<double> omega_;
 };
