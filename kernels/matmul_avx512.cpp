@@ -32,6 +32,7 @@ constexpr int64_t k_chunk_f32 = 16;  // columns per vector of the F32 path
 constexpr int k_max_rt = 8;          // rows per micro tile
 constexpr int k_max_tt = 6;          // tokens per micro tile
 constexpr int64_t k_prefetch_bytes = 1024; // how far weight decode reads ahead
+constexpr int64_t k_max_fused_tokens = 4;  // up to this many tokens, decode feeds the dots directly
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -355,7 +356,7 @@ void decode_row_f32(const matmul_problem& p, int64_t r, float* out, int64_t cp) 
     }
 }
 
-// ---- fused decode + dot for one or two tokens (GEMV) -----------------------------------------------
+// ---- fused decode + dot for one to four tokens (GEMV) -----------------------------------------------
 //
 // With so few tokens the panel would be written and read back once per use: instead each 64-column
 // chunk of a row is decoded into two registers exactly as decode_row_* would store it and fed
@@ -492,7 +493,7 @@ void fused_tile(const matmul_problem& p, int64_t r0, int64_t cp, Dec dec) {
 
 template <int TT, class Dec>
 void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
-    constexpr int RT = TT == 1 ? 8 : 6;
+    constexpr int RT = TT == 1 ? 8 : TT == 2 ? 6 : 4;
     int64_t r = r0;
     for (; r + RT <= r1; r += RT) {
         fused_tile<RT, TT>(p, r, cp, dec);
@@ -504,10 +505,11 @@ void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec
 
 template <class Dec>
 void fused_gemv(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
-    if (p.n_tokens == 1) {
-        fused_rows<1>(p, r0, r1, cp, dec);
-    } else {
-        fused_rows<2>(p, r0, r1, cp, dec);
+    switch (p.n_tokens) {
+    case 1: fused_rows<1>(p, r0, r1, cp, dec); return;
+    case 2: fused_rows<2>(p, r0, r1, cp, dec); return;
+    case 3: fused_rows<3>(p, r0, r1, cp, dec); return;
+    default: fused_rows<4>(p, r0, r1, cp, dec); return;
     }
 }
 
@@ -608,7 +610,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
                           [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); });
         return;
     case dtype::bf16:
-        if (p.n_tokens <= 2) {
+        if (p.n_tokens <= k_max_fused_tokens) {
             fused_gemv(p, r0, r1, cp, fused_bf16{});
             return;
         }
@@ -616,7 +618,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
                              [&](int64_t r, uint16_t* out) { decode_row_bf16(p, r, out, cp); });
         return;
     case dtype::f8_e4m3:
-        if (p.n_tokens <= 2 && !(p.scales && p.scale_block_cols % k_chunk != 0)) {
+        if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols % k_chunk != 0)) {
             fused_gemv(p, r0, r1, cp, fused_f8{tables()});
             return;
         }
@@ -624,7 +626,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
                              [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); });
         return;
     case dtype::fp4_e2m1:
-        if (p.n_tokens <= 2 && !(p.scales && p.scale_block_cols != 32)) {
+        if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols != 32)) {
             fused_gemv(p, r0, r1, cp, fused_f4{tables()});
             return;
         }

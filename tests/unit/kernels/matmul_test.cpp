@@ -12,6 +12,7 @@
 // F32 weights keep F32 activations, so their per-element check uses x unrounded.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -211,6 +212,18 @@ TEST_CASE("fast matmul gives bitwise the same results on 1, 2 and 4 threads and 
                             .ok());
             }
             CHECK(std::memcmp(y1.data(), y_one.data(), y1.size() * 4) == 0);
+            // In batches of 2, 3 and 4 tokens (the fused decode-and-dot path): same numbers.
+            for (int64_t batch : {2, 3, 4}) {
+                CAPTURE(batch);
+                std::vector<float> y_batched(y1.size());
+                for (int64_t t = 0; t < n_tokens; t += batch) {
+                    const int64_t m = std::min(batch, n_tokens - t);
+                    REQUIRE(matmul_on_backend(backend, w.view, x.data() + t * s.cols, m,
+                                              y_batched.data() + t * s.rows, p2)
+                                .ok());
+                }
+                CHECK(std::memcmp(y1.data(), y_batched.data(), y1.size() * 4) == 0);
+            }
         }
     }
 }
