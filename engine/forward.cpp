@@ -119,10 +119,18 @@ void rmsnorm_rows(const float* x, const float* w, int64_t n_rows, int64_t dim, f
 
 /// HC_pre over all rows: u [N][D], post [N][n], comb [N][n][n] (comb[j][k]: source j → stream k).
 void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64_t N, float* u, float* post,
-            float* comb, thread_pool& pool) {
+            float* comb, precision prec, thread_pool& pool) {
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size, nD = n * D;
     const int64_t M = (2 + n) * n;
     const double eps = cfg.hc_eps;
+    // The mixing logits of every row as one F32 matmul (exact: the same dot_f32 per element).
+    weight_view fn;
+    fn.type = dtype::f32;
+    fn.rows = M;
+    fn.cols = nD;
+    fn.data = hw.fn.data();
+    scratch mix(N * M);
+    matmul(fn, X, N, mix.data(), prec, pool);
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
         std::vector<double> m(static_cast<size_t>(M));
         std::vector<double> C(size_t(n * n));
@@ -134,7 +142,7 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
             }
             double rho = 1.0 / std::sqrt(ss / double(nD) + cfg.rms_norm_eps);
             for (int64_t j = 0; j < M; ++j) {
-                m[size_t(j)] = rho * double(dot_f32(hw.fn.data() + j * nD, f, nD));
+                m[size_t(j)] = rho * double(mix[size_t(r * M + j)]);
             }
             float* ur = u + r * D;
             std::fill(ur, ur + D, 0.0f);
@@ -209,15 +217,20 @@ void hc_post(const model_config& cfg, const float* Y, const float* post, const f
             std::memcpy(old.data(), xr, size_t(n * D) * sizeof(float));
             const float* y = Y + r * D;
             const float* C = comb + r * n * n;
+            // Per element: post·y, then + C[j][k]·old[j] for j in order; one pass per j so that
+            // every pass vectorises.
             for (int64_t k = 0; k < n; ++k) {
                 float* out = xr + k * D;
-                float pk = post[r * n + k];
+                const float pk = post[r * n + k];
                 for (int64_t i = 0; i < D; ++i) {
-                    float acc = pk * y[i];
-                    for (int64_t j = 0; j < n; ++j) {
-                        acc += C[j * n + k] * old[size_t(j * D + i)];
+                    out[i] = pk * y[i];
+                }
+                for (int64_t j = 0; j < n; ++j) {
+                    const float c = C[j * n + k];
+                    const float* oj = old.data() + j * D;
+                    for (int64_t i = 0; i < D; ++i) {
+                        out[i] += c * oj[i];
                     }
-                    out[i] = acc;
                 }
             }
         }
@@ -615,12 +628,12 @@ void run_block(const model_config& cfg, const block_weights& bw, const rope_tabl
     const float eps = float(cfg.rms_norm_eps);
     scratch u(N * D), x(N * D), y(N * D), post(N * n), comb(N * n * n);
 
-    hc_pre(cfg, bw.hc_attn, X, N, u.data(), post.data(), comb.data(), pool);
+    hc_pre(cfg, bw.hc_attn, X, N, u.data(), post.data(), comb.data(), prec, pool);
     rmsnorm_rows(u.data(), bw.attn_norm.data(), N, D, eps, x.data());
     attention(cfg, bw.attn, rt, rows, x.data(), y.data(), prec, pool);
     hc_post(cfg, y.data(), post.data(), comb.data(), N, X, pool);
 
-    hc_pre(cfg, bw.hc_ffn, X, N, u.data(), post.data(), comb.data(), pool);
+    hc_pre(cfg, bw.hc_ffn, X, N, u.data(), post.data(), comb.data(), prec, pool);
     rmsnorm_rows(u.data(), bw.ffn_norm.data(), N, D, eps, x.data());
     moe(cfg, bw.ffn, rows, x.data(), y.data(), prec, pool);
     hc_post(cfg, y.data(), post.data(), comb.data(), N, X, pool);

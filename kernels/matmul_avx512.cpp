@@ -213,7 +213,7 @@ void micro_f32(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n
         __m512 wv[RT];
         #pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
-            wv[r] = _mm512_load_ps(w + r * ws + v * 16);
+            wv[r] = _mm512_loadu_ps(w + r * ws + v * 16); // straight from the weight when unpadded
         }
         #pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
@@ -602,10 +602,37 @@ void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int
     }
 }
 
+// F32 rows that need no padding are their own panel: the micro kernels read them where they lie
+// (a copy would cost as much as the dots when there are few tokens).
+void f32_rows_in_place(const matmul_problem& p, int64_t r0, int64_t r1) {
+    const int64_t T = p.n_tokens, R = p.rows;
+    const float* w = reinterpret_cast<const float*>(p.data);
+    const float* x = static_cast<const float*>(p.x_packed);
+    const int64_t xs = p.x_packed_stride / int64_t(sizeof(float));
+    const int rt_max = T <= 2 ? 8 : 4;
+    const int tt_max = T <= 2 ? 2 : 6;
+    const int64_t rs = strip_rows(p.cols * int64_t(sizeof(float)), T); // rows kept in cache over all tokens
+    for (int64_t s0 = r0; s0 < r1; s0 += rs) {
+        const int64_t s1 = min64(r1, s0 + rs);
+        for (int64_t t0 = 0; t0 < T; t0 += tt_max) {
+            const int tn = int(min64(tt_max, T - t0));
+            for (int64_t i0 = s0; i0 < s1; i0 += rt_max) {
+                const int rn = int(min64(rt_max, s1 - i0));
+                k_micro_f32[rn - 1][tn - 1](w + i0 * p.cols, p.cols, x + t0 * xs, xs, p.cols / k_chunk_f32,
+                                            p.y + t0 * R + i0, R);
+            }
+        }
+    }
+}
+
 void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
     const int64_t cp = padded_cols(p.type, p.cols);
     switch (p.type) {
     case dtype::f32:
+        if (p.cols % k_chunk_f32 == 0) {
+            f32_rows_in_place(p, r0, r1);
+            return;
+        }
         run_strips<float>(p, r0, r1, cp, 16, k_micro_f32,
                           [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); });
         return;
