@@ -429,7 +429,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     }
     std::vector<std::vector<const float*>> keys(static_cast<size_t>(N));
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<float> scores;
+        std::vector<float> scores, topk_scratch;
         std::vector<int32_t> picked;
         for (int64_t row = r0; row < r1; ++row) {
             const size_t si = size_t(row_seq[size_t(row)]);
@@ -453,7 +453,7 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
                 (prec == precision::fast ? indexer_scores_fast : indexer_scores)(
                     iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI, st.index_compressor.entry(0), visible,
                     scores.data());
-                top_k_indices(scores.data(), visible, cfg.index_topk, picked);
+                top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
                 for (int32_t w : picked) {
                     ks.push_back(st.compressor.entry(w));
                 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -102,5 +103,30 @@ TEST_CASE("fast sink attention with no keys gives zeros (the sink takes all weig
     attention_with_sink_heads_fast(q.data(), 1, nullptr, 0, 64, 0.125f, &sink, scratch.data(), out.data());
     for (float v : out) {
         CHECK(v == 0.0f);
+    }
+}
+
+TEST_CASE("top_k_ascending picks the same set as a full sort, ties by lower index, in index order") {
+    std::mt19937 rng(3);
+    std::vector<float> scratch;
+    std::vector<int32_t> got;
+    for (int64_t n : {1, 5, 64, 1000, 4097}) {
+        for (int64_t k : {1, 3, 64, 512, 5000}) {
+            // Few distinct values, so that ties straddle the cut.
+            std::uniform_int_distribution<int> dist(0, n > 100 ? 40 : 4);
+            std::vector<float> s(static_cast<size_t>(n));
+            for (auto& v : s) {
+                v = float(dist(rng)) * 0.25f - 3.0f;
+            }
+            std::vector<int32_t> want(static_cast<size_t>(n));
+            std::iota(want.begin(), want.end(), 0);
+            std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
+            want.resize(static_cast<size_t>(std::min(n, k)));
+            std::sort(want.begin(), want.end());
+            top_k_ascending(s.data(), n, k, scratch, got);
+            CAPTURE(n);
+            CAPTURE(k);
+            CHECK(got == want);
+        }
     }
 }
