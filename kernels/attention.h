@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/result.h"
+
 namespace cachalot {
 
 /// out[d] = Σ_j softmax_j(q·k_j·scale ∪ {sink}) · k_j, where the sink only enlarges the
@@ -28,8 +30,7 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
 /// The indices of the k highest of scores[0..n) (ties: lower index first), in ascending index
 /// order, so that attention visits the chosen entries in position order; all of [0, n) when
 /// n <= k. O(n); scratch is reused between calls. Scores must not be NaN.
-void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<float>& scratch,
-                     std::vector<int32_t>& out);
+void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<float>& scratch, std::vector<int32_t>& out);
 
 /// The `fast` precision's versions of the two kernels above: same contracts, F32 with fused
 /// multiply-add in a blocked order and a polynomial exp, so results differ from the reference in
@@ -40,7 +41,16 @@ void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float
 void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                          int64_t n_keys, float* scores);
 
-/// Name of the CPU variant the `fast` attention uses here ("avx512" or "reference").
+/// The `fast` kernels on one named CPU variant ("avx512", "avx2", "reference"), whatever
+/// attention_backend_name() picked: for tests and benchmarks. Fails with errc::unsupported when
+/// this build, CPU or head dim rules that variant out, errc::invalid_argument for unknown names.
+[[nodiscard]] status attention_with_sink_heads_on(std::string_view backend, const float* q, int64_t n_heads,
+                                                  const float* const* keys, int64_t nk, int64_t d, float scale,
+                                                  const float* sinks, float* scratch, float* out);
+[[nodiscard]] status indexer_scores_on(std::string_view backend, const float* q, const float* weights, int64_t n_heads,
+                                       int64_t head_dim, const float* keys, int64_t n_keys, float* scores);
+
+/// Name of the CPU variant the `fast` attention uses here ("avx512", "avx2" or "reference").
 std::string_view attention_backend_name();
 
 } // namespace cachalot

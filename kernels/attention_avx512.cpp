@@ -11,7 +11,9 @@
 namespace cachalot {
 namespace {
 
-bool avx512_supported() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
+bool avx512_supported() {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
 
 // Extracts rather than _mm512_reduce_*: GCC 12's casts trip -Wuninitialized inside its headers.
 inline float reduce_add(__m512 a) {

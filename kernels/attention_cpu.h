@@ -1,5 +1,5 @@
 // The contract between attention_dispatch.cpp and the ISA-specific attention files
-// (attention_avx512.cpp). Like matmul_cpu.h: those files are compiled with ISA flags, so they see
+// (attention_avx512.cpp, attention_avx2.cpp). Like matmul_cpu.h: those files are compiled with ISA flags, so they see
 // only plain declarations here and export one table each.
 #pragma once
 
@@ -14,10 +14,11 @@ struct attention_kernel {
     bool (*supported)();
     void (*sink_heads)(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d, float scale,
                        const float* sinks, float* scratch, float* out);
-    void (*indexer_scores)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim,
-                           const float* keys, int64_t n_keys, float* scores);
+    void (*indexer_scores)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
+                           int64_t n_keys, float* scores);
 };
 
 extern const attention_kernel k_attention_kernel_avx512;
+extern const attention_kernel k_attention_kernel_avx2;
 
 } // namespace cachalot

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -32,72 +33,109 @@ std::vector<float> random_vector(size_t n, float spread, std::mt19937& rng) {
 
 } // namespace
 
+const char* const k_attention_backends[] = {"avx512", "avx2"};
+
+static bool attention_backend_runs(const char* name) {
+    float q[16] = {}, k[16] = {}, out[16], scratch[1], sink = 0.0f;
+    const float* keys[1] = {k};
+    return attention_with_sink_heads_on(name, q, 1, keys, 1, 16, 1.0f, &sink, scratch, out).ok();
+}
+
 TEST_CASE("fast sink attention matches the reference for every head and key count") {
-    const attention_case cases[] = {{8, 200, 512, 1.0f}, {8, 1, 512, 1.0f},   {5, 37, 64, 1.0f},
-                                    {1, 130, 16, 2.0f},  {16, 129, 128, 0.3f}, {3, 4, 48, 4.0f},
-                                    {8, 17, 512, 3.0f}};
-    std::mt19937 rng(7);
-    for (const auto& c : cases) {
-        CAPTURE(c.heads);
-        CAPTURE(c.nk);
-        CAPTURE(c.d);
-        auto q = random_vector(size_t(c.heads * c.d), c.spread, rng);
-        // Keys live in a shuffled pool so that the kernel must follow the pointers.
-        auto pool = random_vector(size_t((c.nk + 3) * c.d), c.spread, rng);
-        std::vector<const float*> keys(static_cast<size_t>(c.nk));
-        for (int64_t j = 0; j < c.nk; ++j) {
-            keys[size_t(j)] = pool.data() + ((j * 7 + 3) % (c.nk + 3)) * c.d;
+    for (const char* backend : k_attention_backends) {
+        if (!attention_backend_runs(backend)) {
+            MESSAGE("attention backend " << backend << " does not run on this machine; skipped");
+            continue;
         }
-        auto sinks = random_vector(size_t(c.heads), 1.0f, rng);
-        const float scale = 1.0f / std::sqrt(float(c.d));
-        std::vector<float> ref(size_t(c.heads * c.d)), fast(ref.size(), NAN), s1(size_t(c.heads * c.nk)),
-            s2(s1.size());
-        attention_with_sink_heads(q.data(), c.heads, keys.data(), c.nk, c.d, scale, sinks.data(), s1.data(),
-                                  ref.data());
-        attention_with_sink_heads_fast(q.data(), c.heads, keys.data(), c.nk, c.d, scale, sinks.data(), s2.data(),
-                                       fast.data());
-        // Outputs are convex combinations of keys: bound the error by the largest key entry.
-        float kmax = 0.0f;
-        for (float v : pool) {
-            kmax = std::max(kmax, std::fabs(v));
+        CAPTURE(backend);
+        const attention_case cases[] = {{8, 200, 512, 1.0f},  {8, 1, 512, 1.0f}, {5, 37, 64, 1.0f}, {1, 130, 16, 2.0f},
+                                        {16, 129, 128, 0.3f}, {3, 4, 48, 4.0f},  {8, 17, 512, 3.0f}};
+        std::mt19937 rng(7);
+        for (const auto& c : cases) {
+            CAPTURE(c.heads);
+            CAPTURE(c.nk);
+            CAPTURE(c.d);
+            auto q = random_vector(size_t(c.heads * c.d), c.spread, rng);
+            // Keys live in a shuffled pool so that the kernel must follow the pointers.
+            auto pool = random_vector(size_t((c.nk + 3) * c.d), c.spread, rng);
+            std::vector<const float*> keys(static_cast<size_t>(c.nk));
+            for (int64_t j = 0; j < c.nk; ++j) {
+                keys[size_t(j)] = pool.data() + ((j * 7 + 3) % (c.nk + 3)) * c.d;
+            }
+            auto sinks = random_vector(size_t(c.heads), 1.0f, rng);
+            const float scale = 1.0f / std::sqrt(float(c.d));
+            std::vector<float> ref(size_t(c.heads * c.d)), fast(ref.size(), NAN), s1(size_t(c.heads * c.nk)),
+                s2(s1.size());
+            attention_with_sink_heads(q.data(), c.heads, keys.data(), c.nk, c.d, scale, sinks.data(), s1.data(),
+                                      ref.data());
+            REQUIRE(attention_with_sink_heads_on(backend, q.data(), c.heads, keys.data(), c.nk, c.d, scale,
+                                                 sinks.data(), s2.data(), fast.data())
+                        .ok());
+            // Outputs are convex combinations of keys: bound the error by the largest key entry.
+            float kmax = 0.0f;
+            for (float v : pool) {
+                kmax = std::max(kmax, std::fabs(v));
+            }
+            float worst = 0.0f;
+            for (size_t i = 0; i < ref.size(); ++i) {
+                REQUIRE(std::isfinite(fast[i]));
+                worst = std::max(worst, std::fabs(fast[i] - ref[i]));
+            }
+            CHECK(worst <= 2e-5f * kmax);
         }
-        float worst = 0.0f;
-        for (size_t i = 0; i < ref.size(); ++i) {
-            REQUIRE(std::isfinite(fast[i]));
-            worst = std::max(worst, std::fabs(fast[i] - ref[i]));
-        }
-        CHECK(worst <= 2e-5f * kmax);
     }
 }
 
 TEST_CASE("fast indexer scores match the reference") {
-    std::mt19937 rng(11);
-    for (int64_t heads : {8, 4, 3, 1}) {
-        for (int64_t n_keys : {1, 4, 7, 130}) {
-            const int64_t dI = 128;
-            auto q = random_vector(size_t(heads * dI), 1.0f, rng);
-            auto w = random_vector(size_t(heads), 1.0f, rng);
-            auto keys = random_vector(size_t(n_keys * dI), 1.0f, rng);
-            std::vector<float> ref(static_cast<size_t>(n_keys)), fast(ref.size(), NAN);
-            indexer_scores(q.data(), w.data(), heads, dI, keys.data(), n_keys, ref.data());
-            indexer_scores_fast(q.data(), w.data(), heads, dI, keys.data(), n_keys, fast.data());
-            // Each term's dot has |error| <= ~dI ulps of Σ|q k|; bound by that sum over heads.
-            for (int64_t i = 0; i < n_keys; ++i) {
-                double mag = 0.0;
-                for (int64_t h = 0; h < heads; ++h) {
-                    double a = 0.0;
-                    for (int64_t k = 0; k < dI; ++k) {
-                        a += std::fabs(double(q[size_t(h * dI + k)]) * keys[size_t(i * dI + k)]);
+    for (const char* backend : k_attention_backends) {
+        if (!attention_backend_runs(backend)) {
+            continue;
+        }
+        CAPTURE(backend);
+        std::mt19937 rng(11);
+        for (int64_t heads : {8, 4, 3, 1}) {
+            for (int64_t n_keys : {1, 4, 7, 130}) {
+                const int64_t dI = 128;
+                auto q = random_vector(size_t(heads * dI), 1.0f, rng);
+                auto w = random_vector(size_t(heads), 1.0f, rng);
+                auto keys = random_vector(size_t(n_keys * dI), 1.0f, rng);
+                std::vector<float> ref(static_cast<size_t>(n_keys)), fast(ref.size(), NAN);
+                indexer_scores(q.data(), w.data(), heads, dI, keys.data(), n_keys, ref.data());
+                REQUIRE(
+                    indexer_scores_on(backend, q.data(), w.data(), heads, dI, keys.data(), n_keys, fast.data()).ok());
+                // Each term's dot has |error| <= ~dI ulps of Σ|q k|; bound by that sum over heads.
+                for (int64_t i = 0; i < n_keys; ++i) {
+                    double mag = 0.0;
+                    for (int64_t h = 0; h < heads; ++h) {
+                        double a = 0.0;
+                        for (int64_t k = 0; k < dI; ++k) {
+                            a += std::fabs(double(q[size_t(h * dI + k)]) * keys[size_t(i * dI + k)]);
+                        }
+                        mag += std::fabs(w[size_t(h)]) * a;
                     }
-                    mag += std::fabs(w[size_t(h)]) * a;
+                    CHECK(std::fabs(fast[size_t(i)] - ref[size_t(i)]) <= 1e-5 * mag);
                 }
-                CHECK(std::fabs(fast[size_t(i)] - ref[size_t(i)]) <= 1e-5 * mag);
             }
         }
     }
 }
 
+TEST_CASE("attention backends that cannot run say why") {
+    float q[24] = {}, k[24] = {}, out[24], scratch[1], sink = 0.0f;
+    const float* keys[1] = {k};
+    auto r = attention_with_sink_heads_on("neon", q, 1, keys, 1, 16, 1.0f, &sink, scratch, out);
+    REQUIRE(!r.ok());
+    CHECK(r.err().code == errc::invalid_argument);
+    if (attention_backend_runs("avx2")) {
+        auto odd = attention_with_sink_heads_on("avx2", q, 1, keys, 1, 24, 1.0f, &sink, scratch, out);
+        REQUIRE(!odd.ok());
+        CHECK(odd.err().message.find("multiples of 16") != std::string::npos);
+    }
+    CHECK(attention_with_sink_heads_on("reference", q, 1, keys, 1, 24, 1.0f, &sink, scratch, out).ok());
+}
+
 TEST_CASE("fast sink attention with no keys gives zeros (the sink takes all weight)") {
+    // Whichever variant this machine picks.
     std::vector<float> q(64, 1.0f), out(64, NAN), scratch(1);
     const float sink = 0.5f;
     attention_with_sink_heads_fast(q.data(), 1, nullptr, 0, 64, 0.125f, &sink, scratch.data(), out.data());
