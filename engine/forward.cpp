@@ -107,7 +107,9 @@ private:
     block b_;
 };
 
-inline float sigmoid(double x) { return float(1.0 / (1.0 + std::exp(-x))); }
+inline float sigmoid(double x) {
+    return float(1.0 / (1.0 + std::exp(-x)));
+}
 
 void rmsnorm_rows(const float* x, const float* w, int64_t n_rows, int64_t dim, float eps, float* out) {
     for (int64_t r = 0; r < n_rows; ++r) {
@@ -450,9 +452,9 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
                 }
             } else if (visible > 0) {
                 scores.resize(static_cast<size_t>(visible));
-                (prec == precision::fast ? indexer_scores_fast : indexer_scores)(
-                    iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI, st.index_compressor.entry(0), visible,
-                    scores.data());
+                (prec == precision::fast ? indexer_scores_fast
+                                         : indexer_scores)(iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI,
+                                                           st.index_compressor.entry(0), visible, scores.data());
                 top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
                 for (int32_t w : picked) {
                     ks.push_back(st.compressor.entry(w));
@@ -693,15 +695,16 @@ status model::forward(std::span<forward_item> items, precision prec) const {
         CACHALOT_TRY(check_state(cfg, it.state, false));
         int64_t p0 = it.state->n_past;
         if (p0 + int64_t(it.tokens.size()) > cfg.max_position_embeddings) {
-            return make_error(errc::invalid_argument,
-                              "sequence of " + std::to_string(p0 + int64_t(it.tokens.size())) +
-                                  " tokens exceeds the model's context of " + std::to_string(cfg.max_position_embeddings));
+            return make_error(errc::invalid_argument, "sequence of " + std::to_string(p0 + int64_t(it.tokens.size())) +
+                                                          " tokens exceeds the model's context of " +
+                                                          std::to_string(cfg.max_position_embeddings));
         }
         for (size_t i = 0; i < it.tokens.size(); ++i) {
             int32_t t = it.tokens[i];
             if (t < 0 || t >= V) {
-                return make_error(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " +
-                                                              std::to_string(V) + ")");
+                return make_error(errc::invalid_argument, "token id " + std::to_string(t) +
+                                                              " is outside the vocabulary [0, " + std::to_string(V) +
+                                                              ")");
             }
             rows.pos.push_back(p0 + int64_t(i));
             rows.token.push_back(t);
@@ -767,7 +770,8 @@ status model::forward(std::span<forward_item> items, precision prec) const {
 status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
     const auto& cfg = config_;
     if (weights_.mtp.empty()) {
-        return make_error(errc::unsupported, "this checkpoint has no MTP block (num_nextn_predict_layers = 0 or not loaded)");
+        return make_error(errc::unsupported,
+                          "this checkpoint has no MTP block (num_nextn_predict_layers = 0 or not loaded)");
     }
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size, V = cfg.vocab_size, nD = n * D;
     const float eps = float(cfg.rms_norm_eps);
@@ -781,7 +785,8 @@ status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
         for (size_t i = 0; i < it.next_tokens.size(); ++i) {
             int32_t t = it.next_tokens[i];
             if (t < 0 || t >= V) {
-                return make_error(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary");
+                return make_error(errc::invalid_argument,
+                                  "token id " + std::to_string(t) + " is outside the vocabulary");
             }
             rows.pos.push_back(it.state->mtp_n_past + int64_t(i));
             rows.token.push_back(t);

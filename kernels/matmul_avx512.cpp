@@ -27,15 +27,19 @@ namespace cachalot {
 
 namespace {
 
-constexpr int64_t k_chunk = 64;      // columns per decode step of the BF16 family
-constexpr int64_t k_chunk_f32 = 16;  // columns per vector of the F32 path
-constexpr int k_max_rt = 8;          // rows per micro tile
-constexpr int k_max_tt = 6;          // tokens per micro tile
+constexpr int64_t k_chunk = 64;            // columns per decode step of the BF16 family
+constexpr int64_t k_chunk_f32 = 16;        // columns per vector of the F32 path
+constexpr int k_max_rt = 8;                // rows per micro tile
+constexpr int k_max_tt = 6;                // tokens per micro tile
 constexpr int64_t k_prefetch_bytes = 1024; // how far weight decode reads ahead
 constexpr int64_t k_max_fused_tokens = 4;  // up to this many tokens, decode feeds the dots directly
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t round_up(int64_t v, int64_t m) {
+    return (v + m - 1) / m * m;
+}
+int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 // ---- scalar helpers for building tables (local copies: see the file comment) -------------------
 
@@ -63,7 +67,9 @@ float e8m0_value(uint8_t s) {
     }
     return s == 0 ? bits_f32(0x00400000u) : bits_f32(uint32_t(s) << 23);
 }
-float pow2(int k) { return bits_f32(uint32_t(127 + k) << 23); } // normal range only
+float pow2(int k) {
+    return bits_f32(uint32_t(127 + k) << 23);
+} // normal range only
 float e4m3_value(uint8_t code) {
     int mag = code & 0x7f;
     if (mag == 0x7f) {
@@ -122,9 +128,12 @@ const decode_tables& tables() {
 
 const uint16_t* layout_of(dtype type) {
     switch (type) {
-    case dtype::f8_e4m3: return tables().f8_layout;
-    case dtype::fp4_e2m1: return tables().f4_layout;
-    default: return nullptr; // natural order
+    case dtype::f8_e4m3:
+        return tables().f8_layout;
+    case dtype::fp4_e2m1:
+        return tables().f4_layout;
+    default:
+        return nullptr; // natural order
     }
 }
 
@@ -157,38 +166,37 @@ inline float reduce16(__m512 a) {
 }
 
 // w: [RT rows, ws] bf16 panel, x: [TT tokens, xs] bf16, n_vec vectors of 32; y[t * ys + r].
-using micro_fn = void (*)(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec,
-                          float* y, int64_t ys);
+using micro_fn = void (*)(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec, float* y,
+                          int64_t ys);
 
 template <int RT, int TT>
-void micro_bf16(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec, float* y,
-                int64_t ys) {
+void micro_bf16(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t n_vec, float* y, int64_t ys) {
     __m512 acc[RT][TT];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             acc[r][t] = _mm512_setzero_ps();
         }
     }
     for (int64_t v = 0; v < n_vec; ++v) {
         __m512bh wv[RT];
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
             wv[r] = (__m512bh)_mm512_load_si512(w + r * ws + v * 32);
         }
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             __m512bh xv = (__m512bh)_mm512_load_si512(x + t * xs + v * 32);
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int r = 0; r < RT; ++r) {
                 acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
             }
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             y[t * ys + r] = reduce16(acc[r][t]);
         }
@@ -202,41 +210,44 @@ using micro_f32_fn = void (*)(const float* w, int64_t ws, const float* x, int64_
 template <int RT, int TT>
 void micro_f32(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y, int64_t ys) {
     __m512 acc[RT][TT];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             acc[r][t] = _mm512_setzero_ps();
         }
     }
     for (int64_t v = 0; v < n_vec; ++v) {
         __m512 wv[RT];
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
             wv[r] = _mm512_loadu_ps(w + r * ws + v * 16); // straight from the weight when unpadded
         }
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             __m512 xv = _mm512_load_ps(x + t * xs + v * 16);
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int r = 0; r < RT; ++r) {
                 acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
             }
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             y[t * ys + r] = reduce16(acc[r][t]);
         }
     }
 }
 
-#define CACHALOT_MICRO_ROW(K, R) {K<R, 1>, K<R, 2>, K<R, 3>, K<R, 4>, K<R, 5>, K<R, 6>}
-#define CACHALOT_MICRO_TABLE(K)                                                                         \
-    {CACHALOT_MICRO_ROW(K, 1), CACHALOT_MICRO_ROW(K, 2), CACHALOT_MICRO_ROW(K, 3), CACHALOT_MICRO_ROW(K, 4), \
-     CACHALOT_MICRO_ROW(K, 5), CACHALOT_MICRO_ROW(K, 6), CACHALOT_MICRO_ROW(K, 7), CACHALOT_MICRO_ROW(K, 8)}
+#define CACHALOT_MICRO_ROW(K, R)                                                                                       \
+    { K<R, 1>, K<R, 2>, K<R, 3>, K<R, 4>, K<R, 5>, K<R, 6> }
+#define CACHALOT_MICRO_TABLE(K)                                                                                        \
+    {                                                                                                                  \
+        CACHALOT_MICRO_ROW(K, 1), CACHALOT_MICRO_ROW(K, 2), CACHALOT_MICRO_ROW(K, 3), CACHALOT_MICRO_ROW(K, 4),        \
+            CACHALOT_MICRO_ROW(K, 5), CACHALOT_MICRO_ROW(K, 6), CACHALOT_MICRO_ROW(K, 7), CACHALOT_MICRO_ROW(K, 8)     \
+    }
 const micro_fn k_micro_bf16[k_max_rt][k_max_tt] = CACHALOT_MICRO_TABLE(micro_bf16);
 const micro_f32_fn k_micro_f32[k_max_rt][k_max_tt] = CACHALOT_MICRO_TABLE(micro_f32);
 #undef CACHALOT_MICRO_TABLE
@@ -260,10 +271,17 @@ void decode_row_scalar(const matmul_problem& p, int64_t r, uint16_t* out, int64_
             if (c < p.cols) {
                 float s = sc ? e8m0_value(sc[c / p.scale_block_cols]) : 1.0f;
                 switch (p.type) {
-                case dtype::bf16: std::memcpy(&v, src + 2 * c, 2); break;
-                case dtype::f8_e4m3: v = to_bf16(e4m3_value(src[c]) * s); break;
-                case dtype::fp4_e2m1: v = to_bf16(fp4_value(uint8_t((src[c / 2] >> (4 * (c & 1))) & 0xf)) * s); break;
-                default: break;
+                case dtype::bf16:
+                    std::memcpy(&v, src + 2 * c, 2);
+                    break;
+                case dtype::f8_e4m3:
+                    v = to_bf16(e4m3_value(src[c]) * s);
+                    break;
+                case dtype::fp4_e2m1:
+                    v = to_bf16(fp4_value(uint8_t((src[c / 2] >> (4 * (c & 1))) & 0xf)) * s);
+                    break;
+                default:
+                    break;
                 }
             }
             out[c0 + i] = v;
@@ -325,8 +343,9 @@ void decode_row_f4(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp
     for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
         int s0 = sc ? sc[c0 / 32] : 127;
         int s1 = sc && c0 + 32 < p.cols ? sc[c0 / 32 + 1] : s0;
-        __m512i table = _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0x0f, _mm256_load_si256((const __m256i*)tb.f4[s0])),
-                                                    0xf0, _mm256_load_si256((const __m256i*)tb.f4[s1]));
+        __m512i table = _mm512_mask_broadcast_i64x4(
+            _mm512_maskz_broadcast_i64x4(0x0f, _mm256_load_si256((const __m256i*)tb.f4[s0])), 0xf0,
+            _mm256_load_si256((const __m256i*)tb.f4[s1]));
         int64_t n = (p.cols - c0) / 2;
         __mmask32 m = n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1;
         _mm_prefetch(reinterpret_cast<const char*>(src + c0 / 2) + k_prefetch_bytes, _MM_HINT_T0);
@@ -418,8 +437,8 @@ struct fused_f4 {
 struct fused_bf16 {
     static constexpr int64_t bytes_per_chunk = 128;
     static int64_t col_bytes(int64_t c0) { return 2 * c0; }
-    inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t*, int64_t c0, int64_t,
-                           __m512i& a, __m512i& b) {
+    inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t*, int64_t c0, int64_t, __m512i& a,
+                           __m512i& b) {
         const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
         int64_t n = p.cols - c0;
         if (n >= 64) {
@@ -445,11 +464,11 @@ void fused_tile(const matmul_problem& p, int64_t r0, int64_t cp, Dec dec) {
     __m512 acc[RT][TT];
     const uint8_t* src[RT];
     const uint8_t* sc[RT];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < RT; ++i) {
         src[i] = p.data + (r0 + i) * p.row_bytes;
         sc[i] = row_scales(p, r0 + i);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             acc[i][t] = _mm512_setzero_ps();
         }
@@ -461,12 +480,12 @@ void fused_tile(const matmul_problem& p, int64_t r0, int64_t cp, Dec dec) {
             block_end += p.scale_block_cols;
         }
         __m512bh xa[TT], xb[TT];
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             xa[t] = (__m512bh)_mm512_load_si512(x + t * xs + c0);
             xb[t] = (__m512bh)_mm512_load_si512(x + t * xs + c0 + 32);
         }
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int i = 0; i < RT; ++i) {
             const char* pf = reinterpret_cast<const char*>(src[i] + Dec::col_bytes(c0)) + ahead;
             _mm_prefetch(pf, _MM_HINT_T0);
@@ -475,16 +494,16 @@ void fused_tile(const matmul_problem& p, int64_t r0, int64_t cp, Dec dec) {
             }
             __m512i a, b;
             dec(p, src[i], sc[i], c0, block, a, b);
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int t = 0; t < TT; ++t) {
                 acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)a, xa[t]);
                 acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)b, xb[t]);
             }
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < RT; ++i) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             p.y[t * p.rows + r0 + i] = reduce16(acc[i][t]);
         }
@@ -506,10 +525,18 @@ void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec
 template <class Dec>
 void fused_gemv(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
     switch (p.n_tokens) {
-    case 1: fused_rows<1>(p, r0, r1, cp, dec); return;
-    case 2: fused_rows<2>(p, r0, r1, cp, dec); return;
-    case 3: fused_rows<3>(p, r0, r1, cp, dec); return;
-    default: fused_rows<4>(p, r0, r1, cp, dec); return;
+    case 1:
+        fused_rows<1>(p, r0, r1, cp, dec);
+        return;
+    case 2:
+        fused_rows<2>(p, r0, r1, cp, dec);
+        return;
+    case 3:
+        fused_rows<3>(p, r0, r1, cp, dec);
+        return;
+    default:
+        fused_rows<4>(p, r0, r1, cp, dec);
+        return;
     }
 }
 
@@ -595,8 +622,7 @@ void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int
             const int tn = int(min64(tt_max, T - t0));
             for (int64_t i0 = 0; i0 < sn; i0 += rt_max) {
                 const int rn = int(min64(rt_max, sn - i0));
-                micro[rn - 1][tn - 1](panel + i0 * cp, cp, x + t0 * xs, xs, cp / vec_elems, p.y + t0 * R + s0 + i0,
-                                      R);
+                micro[rn - 1][tn - 1](panel + i0 * cp, cp, x + t0 * xs, xs, cp / vec_elems, p.y + t0 * R + s0 + i0, R);
             }
         }
     }
@@ -660,7 +686,8 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
         run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
                              [&](int64_t r, uint16_t* out) { decode_row_f4(p, r, out, cp); });
         return;
-    default: return; // the dispatcher only sends weight types
+    default:
+        return; // the dispatcher only sends weight types
     }
 }
 

@@ -75,7 +75,8 @@ struct test_weight {
             view.scale_row_stride = (cols + 31) / 32;
             scales.resize(size_t(rows * view.scale_row_stride));
             break;
-        default: break;
+        default:
+            break;
         }
         for (auto& s : scales) {
             s = uint8_t(120 + rng() % 12); // 2^-7 .. 2^4
@@ -140,11 +141,10 @@ struct shape {
 };
 
 const shape k_shapes[] = {
-    {dtype::f8_e4m3, 37, 200},  {dtype::f8_e4m3, 128, 256}, {dtype::f8_e4m3, 130, 1100},
-    {dtype::f8_e4m3, 3, 64},    {dtype::fp4_e2m1, 37, 96},  {dtype::fp4_e2m1, 64, 512},
-    {dtype::fp4_e2m1, 129, 544}, {dtype::fp4_e2m1, 5, 32},  {dtype::bf16, 37, 200},
-    {dtype::bf16, 64, 1000},    {dtype::bf16, 5, 31},       {dtype::f32, 24, 300},
-    {dtype::f32, 7, 5},         {dtype::f32, 33, 1030},    {dtype::f32, 24, 2048}, {dtype::f32, 70, 64},
+    {dtype::f8_e4m3, 37, 200}, {dtype::f8_e4m3, 128, 256}, {dtype::f8_e4m3, 130, 1100}, {dtype::f8_e4m3, 3, 64},
+    {dtype::fp4_e2m1, 37, 96}, {dtype::fp4_e2m1, 64, 512}, {dtype::fp4_e2m1, 129, 544}, {dtype::fp4_e2m1, 5, 32},
+    {dtype::bf16, 37, 200},    {dtype::bf16, 64, 1000},    {dtype::bf16, 5, 31},        {dtype::f32, 24, 300},
+    {dtype::f32, 7, 5},        {dtype::f32, 33, 1030},     {dtype::f32, 24, 2048},      {dtype::f32, 70, 64},
 };
 
 const char* const k_backends[] = {"avx512", "avx2"};
@@ -208,8 +208,8 @@ TEST_CASE("fast matmul gives bitwise the same results on 1, 2 and 4 threads and 
             CHECK(std::memcmp(y1.data(), y4.data(), y1.size() * 4) == 0);
             // Token by token: other tile shapes, same numbers.
             for (int64_t t = 0; t < n_tokens; ++t) {
-                REQUIRE(matmul_on_backend(backend, w.view, x.data() + t * s.cols, 1, y_one.data() + t * s.rows, p2)
-                            .ok());
+                REQUIRE(
+                    matmul_on_backend(backend, w.view, x.data() + t * s.cols, 1, y_one.data() + t * s.rows, p2).ok());
             }
             CHECK(std::memcmp(y1.data(), y_one.data(), y1.size() * 4) == 0);
             // In batches of 2, 3 and 4 tokens (the fused decode-and-dot path): same numbers.
@@ -218,9 +218,9 @@ TEST_CASE("fast matmul gives bitwise the same results on 1, 2 and 4 threads and 
                 std::vector<float> y_batched(y1.size());
                 for (int64_t t = 0; t < n_tokens; t += batch) {
                     const int64_t m = std::min(batch, n_tokens - t);
-                    REQUIRE(matmul_on_backend(backend, w.view, x.data() + t * s.cols, m,
-                                              y_batched.data() + t * s.rows, p2)
-                                .ok());
+                    REQUIRE(
+                        matmul_on_backend(backend, w.view, x.data() + t * s.cols, m, y_batched.data() + t * s.rows, p2)
+                            .ok());
                 }
                 CHECK(std::memcmp(y1.data(), y_batched.data(), y1.size() * 4) == 0);
             }
@@ -260,9 +260,8 @@ TEST_CASE("fast matmul runs the backend it names and exact precision keeps the r
     const cpu_features& f = host_cpu_features();
     bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16 && f.avx512vbmi;
     CHECK(name == (avx512 ? "avx512" : f.avx2 && f.fma ? "avx2" : "reference"));
-    CHECK(matmul_on_backend("no-such-backend", test_weight(dtype::f32, 1, 1, 1).view, nullptr, 0, nullptr)
-              .err()
-              .code == errc::invalid_argument);
+    CHECK(matmul_on_backend("no-such-backend", test_weight(dtype::f32, 1, 1, 1).view, nullptr, 0, nullptr).err().code ==
+          errc::invalid_argument);
 
     thread_pool pool(2);
     test_weight w(dtype::f8_e4m3, 40, 300, 11);
