@@ -11,6 +11,7 @@
 
 #include "engine/model.h"
 #include "kernels/attention.h"
+#include "kernels/compress_pool.h"
 
 namespace cachalot {
 
@@ -261,10 +262,9 @@ void hc_head(const model_config& cfg, const hc_weights& hw, const float* X, floa
 
 /// Pools window w of a compressor into a new entry (spec §2.6): softmax-gated sum per channel,
 /// RMSNorm, then RoPE at the window's first position.
-void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, const rope_table& rt, float eps) {
+void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, const rope_table& rt, float eps,
+                precision prec) {
     const int64_t dim = cs.dim, r = cs.ratio;
-    std::vector<float> pooled(static_cast<size_t>(dim));
-    std::vector<double> gate;
     std::vector<const float*> a_src, b_src; // per slot: pointers to the channel-0 element
     if (cw.overlap) {
         for (int64_t s = 0; s < 4; ++s) {
@@ -286,22 +286,9 @@ void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, c
             b_src.push_back(cs.b_row(p));
         }
     }
-    const size_t S = a_src.size();
-    gate.resize(S);
-    for (int64_t c = 0; c < dim; ++c) {
-        double mx = -INFINITY;
-        for (size_t s = 0; s < S; ++s) {
-            gate[s] = b_src[s][c];
-            mx = std::max(mx, gate[s]);
-        }
-        double den = 0.0, num = 0.0;
-        for (size_t s = 0; s < S; ++s) {
-            double e = std::exp(gate[s] - mx);
-            den += e;
-            num += e * double(a_src[s][c]);
-        }
-        pooled[size_t(c)] = float(num / den);
-    }
+    scratch pooled(dim);
+    (prec == precision::fast ? compress_pool_fast : compress_pool)(a_src.data(), b_src.data(), int64_t(a_src.size()),
+                                                                   dim, pooled.data());
     size_t old = cs.entries.size();
     cs.entries.resize(old + size_t(dim));
     float* entry = cs.entries.data() + old;
@@ -312,14 +299,14 @@ void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, c
 /// Stores the compressor inputs of rows [begin, end) of one sequence and emits every window
 /// those rows complete.
 void feed_compressor(compressor_state& cs, const compressor_weights& cw, const seq_rows& sq, const float* a,
-                     const float* b, const rope_table& rt, float eps) {
+                     const float* b, const rope_table& rt, float eps, precision prec) {
     const int64_t width = cs.width;
     for (int64_t row = sq.begin; row < sq.end; ++row) {
         int64_t p = sq.pos0 + (row - sq.begin);
         std::memcpy(cs.a_row(p), a + row * width, size_t(width) * sizeof(float));
         std::memcpy(cs.b_row(p), b + row * width, size_t(width) * sizeof(float));
         if ((p + 1) % cs.ratio == 0) {
-            emit_entry(cs, cw, p / cs.ratio, rt, eps);
+            emit_entry(cs, cw, p / cs.ratio, rt, eps, prec);
         }
     }
 }
@@ -384,9 +371,12 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         const auto& cw = aw.compressor;
         scratch a(N * cw.wkv.rows), b(N * cw.wkv.rows);
         compressor_inputs(cw, x, rows, a.data(), b.data(), prec, pool);
-        for (auto& sq : rows.seqs) {
-            feed_compressor(sq.layer->compressor, cw, sq, a.data(), b.data(), rt, eps);
-        }
+        pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
+            for (int64_t i = s0; i < s1; ++i) {
+                const seq_rows& sq = rows.seqs[size_t(i)];
+                feed_compressor(sq.layer->compressor, cw, sq, a.data(), b.data(), rt, eps, prec);
+            }
+        });
     }
     const int64_t nI = cfg.index_n_heads, dI = cfg.index_head_dim;
     std::vector<float> iq, iw;
@@ -394,9 +384,12 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         const auto& ix = aw.indexer;
         scratch a(N * ix.compressor.wkv.rows), b(N * ix.compressor.wkv.rows);
         compressor_inputs(ix.compressor, x, rows, a.data(), b.data(), prec, pool);
-        for (auto& sq : rows.seqs) {
-            feed_compressor(sq.layer->index_compressor, ix.compressor, sq, a.data(), b.data(), rt, eps);
-        }
+        pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
+            for (int64_t i = s0; i < s1; ++i) {
+                const seq_rows& sq = rows.seqs[size_t(i)];
+                feed_compressor(sq.layer->index_compressor, ix.compressor, sq, a.data(), b.data(), rt, eps, prec);
+            }
+        });
         iq.resize(size_t(N * nI * dI));
         iw.resize(size_t(N * nI));
         matmul(ix.wq_b, cq.data(), N, iq.data(), prec, pool);
@@ -674,6 +667,21 @@ void head_logits(const model_config& cfg, const hc_weights& hw, const std::vecto
     });
 }
 
+/// One batch may not hold the same sequence twice: its rows would claim the same positions, and
+/// the per-sequence work that runs in parallel would write one state from two threads.
+template <class Item>
+status check_distinct(std::span<Item> items) {
+    std::vector<const sequence_state*> seen;
+    for (const auto& it : items) {
+        seen.push_back(it.state);
+    }
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) {
+        return make_error(errc::invalid_argument, "forward: the same sequence appears twice in one batch");
+    }
+    return ok_status();
+}
+
 status check_state(const model_config& cfg, const sequence_state* st, bool mtp) {
     if (!st) {
         return make_error(errc::invalid_argument, "forward: a batch item has no sequence state");
@@ -691,6 +699,7 @@ status model::forward(std::span<forward_item> items, precision prec) const {
     const auto& cfg = config_;
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size, V = cfg.vocab_size, nD = n * D;
     batch_rows rows;
+    CACHALOT_TRY(check_distinct(items));
     for (auto& it : items) {
         CACHALOT_TRY(check_state(cfg, it.state, false));
         int64_t p0 = it.state->n_past;
@@ -777,6 +786,7 @@ status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
     const float eps = float(cfg.rms_norm_eps);
     const mtp_weights& mw = weights_.mtp[0];
     batch_rows rows;
+    CACHALOT_TRY(check_distinct(items));
     for (auto& it : items) {
         CACHALOT_TRY(check_state(cfg, it.state, true));
         if (it.state->mtp_n_past + int64_t(it.next_tokens.size()) > it.state->n_past) {

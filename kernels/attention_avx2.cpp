@@ -229,8 +229,26 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
     }
 }
 
+// 8 channels at a time (dim is a multiple of 16 here): the running max over slots, then Σ e·a
+// and Σ e.
+void compress_pool(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
+    for (int64_t c = 0; c < dim; c += 8) {
+        __m256 mx = _mm256_set1_ps(-3.0e38f);
+        for (int64_t s = 0; s < n_slots; ++s) {
+            mx = _mm256_max_ps(mx, _mm256_loadu_ps(b[s] + c));
+        }
+        __m256 num = _mm256_setzero_ps(), den = _mm256_setzero_ps();
+        for (int64_t s = 0; s < n_slots; ++s) {
+            const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(b[s] + c), mx));
+            den = _mm256_add_ps(den, e);
+            num = _mm256_fmadd_ps(e, _mm256_loadu_ps(a[s] + c), num);
+        }
+        _mm256_storeu_ps(out + c, _mm256_div_ps(num, den));
+    }
+}
+
 } // namespace
 
-const attention_kernel k_attention_kernel_avx2 = {"avx2", avx2_supported, sink_heads, indexer_scores};
+const attention_kernel k_attention_kernel_avx2 = {"avx2", avx2_supported, sink_heads, indexer_scores, compress_pool};
 
 } // namespace cachalot

@@ -234,8 +234,27 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
     }
 }
 
+// 16 channels at a time: the running max over slots, then Σ e·a and Σ e.
+void compress_pool(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
+    for (int64_t c = 0; c < dim; c += 16) {
+        const __mmask16 m = dim - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (dim - c)) - 1);
+        __m512 mx = _mm512_set1_ps(-3.0e38f);
+        for (int64_t s = 0; s < n_slots; ++s) {
+            mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, b[s] + c));
+        }
+        __m512 num = _mm512_setzero_ps(), den = _mm512_setzero_ps();
+        for (int64_t s = 0; s < n_slots; ++s) {
+            const __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, b[s] + c), mx));
+            den = _mm512_add_ps(den, e);
+            num = _mm512_fmadd_ps(e, _mm512_maskz_loadu_ps(m, a[s] + c), num);
+        }
+        _mm512_mask_storeu_ps(out + c, m, _mm512_div_ps(num, den));
+    }
+}
+
 } // namespace
 
-const attention_kernel k_attention_kernel_avx512 = {"avx512", avx512_supported, sink_heads, indexer_scores};
+const attention_kernel k_attention_kernel_avx512 = {"avx512", avx512_supported, sink_heads, indexer_scores,
+                                                    compress_pool};
 
 } // namespace cachalot

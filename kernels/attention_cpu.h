@@ -8,7 +8,7 @@
 namespace cachalot {
 
 /// A CPU implementation of the `fast` attention kernels (same contracts as attention.h's
-/// reference functions; head dims must be multiples of 16).
+/// reference functions, and compress_pool.h; head dims must be multiples of 16).
 struct attention_kernel {
     const char* name;
     bool (*supported)();
@@ -16,6 +16,7 @@ struct attention_kernel {
                        const float* sinks, float* scratch, float* out);
     void (*indexer_scores)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                            int64_t n_keys, float* scores);
+    void (*compress_pool)(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out);
 };
 
 extern const attention_kernel k_attention_kernel_avx512;

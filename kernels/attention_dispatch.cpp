@@ -4,6 +4,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_cpu.h"
+#include "kernels/compress_pool.h"
 #include "kernels/cpu_features.h"
 
 namespace cachalot {
@@ -75,6 +76,26 @@ void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, 
         return;
     }
     indexer_scores(q, weights, n_heads, head_dim, keys, n_keys, scores);
+}
+
+void compress_pool_fast(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
+    if (const attention_kernel* k = attention_kernel_for(dim)) {
+        k->compress_pool(a, b, n_slots, dim, out);
+        return;
+    }
+    compress_pool(a, b, n_slots, dim, out);
+}
+
+status compress_pool_on(std::string_view backend, const float* const* a, const float* const* b, int64_t n_slots,
+                        int64_t dim, float* out) {
+    auto named = named_kernel(backend, dim);
+    CACHALOT_TRY(named);
+    if (const attention_kernel* k = *named) {
+        k->compress_pool(a, b, n_slots, dim, out);
+    } else {
+        compress_pool(a, b, n_slots, dim, out);
+    }
+    return ok_status();
 }
 
 status attention_with_sink_heads_on(std::string_view backend, const float* q, int64_t n_heads, const float* const* keys,

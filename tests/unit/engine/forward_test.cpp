@@ -151,3 +151,15 @@ TEST_CASE("forward rejects token ids outside the vocabulary and leaves the state
     CHECK(s.err().message.find("outside the vocabulary") != std::string::npos);
     CHECK(st.n_past == 0);
 }
+
+TEST_CASE("forward rejects a batch that holds the same sequence twice, touching nothing") {
+    const model& m = tiny_model();
+    sequence_state st = m.new_sequence();
+    std::vector<int32_t> a = {3, 4}, b = {5};
+    forward_item items[2] = {{&st, std::span<const int32_t>(a), false, nullptr, nullptr},
+                             {&st, std::span<const int32_t>(b), false, nullptr, nullptr}};
+    auto s = m.forward(std::span<forward_item>(items, 2), precision::fast);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.err().message.find("twice") != std::string::npos);
+    CHECK(st.n_past == 0);
+}

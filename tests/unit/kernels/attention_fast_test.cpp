@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/compress_pool.h"
 
 using namespace cachalot;
 
@@ -165,6 +166,40 @@ TEST_CASE("top_k_ascending picks the same set as a full sort, ties by lower inde
             CAPTURE(n);
             CAPTURE(k);
             CHECK(got == want);
+        }
+    }
+}
+
+TEST_CASE("fast compressor pooling matches the reference on every backend") {
+    std::mt19937 rng(5);
+    for (const char* backend : k_attention_backends) {
+        if (!attention_backend_runs(backend)) {
+            continue;
+        }
+        CAPTURE(backend);
+        for (int64_t n_slots : {1, 4, 8, 128}) {
+            for (int64_t dim : {16, 128, 512}) {
+                CAPTURE(n_slots);
+                CAPTURE(dim);
+                // Gates spread wide enough that the softmax is sharp in some channels.
+                auto a = random_vector(size_t(n_slots * dim), 1.0f, rng);
+                auto b = random_vector(size_t(n_slots * dim), 6.0f, rng);
+                std::vector<const float*> pa, pb;
+                for (int64_t s = 0; s < n_slots; ++s) {
+                    pa.push_back(a.data() + s * dim);
+                    pb.push_back(b.data() + s * dim);
+                }
+                std::vector<float> ref(static_cast<size_t>(dim)), fast(ref.size(), NAN);
+                compress_pool(pa.data(), pb.data(), n_slots, dim, ref.data());
+                REQUIRE(compress_pool_on(backend, pa.data(), pb.data(), n_slots, dim, fast.data()).ok());
+                float amax = 0.0f;
+                for (float v : a) {
+                    amax = std::max(amax, std::fabs(v));
+                }
+                for (size_t c = 0; c < ref.size(); ++c) {
+                    CHECK(std::fabs(fast[c] - ref[c]) <= 1e-5f * amax);
+                }
+            }
         }
     }
 }
