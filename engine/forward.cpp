@@ -12,6 +12,7 @@
 #include "engine/model.h"
 #include "kernels/attention.h"
 #include "kernels/compress_pool.h"
+#include "kernels/sinkhorn.h"
 
 namespace cachalot {
 
@@ -158,50 +159,10 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
                     ur[i] += pre * xk[i];
                 }
             }
-            // Sinkhorn: row softmax + eps, a column pass, then (iters - 1) x (row pass, column pass).
-            for (int64_t j = 0; j < n; ++j) {
-                double mx = -INFINITY;
-                for (int64_t k = 0; k < n; ++k) {
-                    double l = hw.scale[2] * m[size_t(2 * n + n * j + k)] + hw.base[size_t(2 * n + n * j + k)];
-                    C[size_t(j * n + k)] = l;
-                    mx = std::max(mx, l);
-                }
-                double s = 0.0;
-                for (int64_t k = 0; k < n; ++k) {
-                    C[size_t(j * n + k)] = std::exp(C[size_t(j * n + k)] - mx);
-                    s += C[size_t(j * n + k)];
-                }
-                for (int64_t k = 0; k < n; ++k) {
-                    C[size_t(j * n + k)] = C[size_t(j * n + k)] / s + eps;
-                }
+            for (int64_t i = 0; i < n * n; ++i) {
+                C[size_t(i)] = hw.scale[2] * m[size_t(2 * n + i)] + hw.base[size_t(2 * n + i)];
             }
-            auto col_pass = [&] {
-                for (int64_t k = 0; k < n; ++k) {
-                    double s = 0.0;
-                    for (int64_t j = 0; j < n; ++j) {
-                        s += C[size_t(j * n + k)];
-                    }
-                    for (int64_t j = 0; j < n; ++j) {
-                        C[size_t(j * n + k)] /= (s + eps);
-                    }
-                }
-            };
-            auto row_pass = [&] {
-                for (int64_t j = 0; j < n; ++j) {
-                    double s = 0.0;
-                    for (int64_t k = 0; k < n; ++k) {
-                        s += C[size_t(j * n + k)];
-                    }
-                    for (int64_t k = 0; k < n; ++k) {
-                        C[size_t(j * n + k)] /= (s + eps);
-                    }
-                }
-            };
-            col_pass();
-            for (int64_t it = 1; it < cfg.hc_sinkhorn_iters; ++it) {
-                row_pass();
-                col_pass();
-            }
+            sinkhorn(C.data(), n, cfg.hc_sinkhorn_iters, eps);
             for (int64_t i = 0; i < n * n; ++i) {
                 comb[r * n * n + i] = float(C[size_t(i)]);
             }

@@ -1,6 +1,8 @@
 // RoPE / YaRN frequency tables; see rope.h.
 #include "engine/rope.h"
 
+#include "kernels/rotary.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -33,31 +35,21 @@ rope_table::rope_table(const model_config& cfg, int64_t ratio) {
 }
 
 void rope_table::apply(float* v, int64_t pos, bool inverse) const {
-    const double sign = inverse ? -1.0 : 1.0;
-    for (size_t i = 0; i < omega_.size(); ++i) {
-        double phi = sign * double(pos) * omega_[i];
-        double c = std::cos(phi), s = std::sin(phi);
-        double x0 = v[2 * i], x1 = v[2 * i + 1];
-        v[2 * i] = float(x0 * c - x1 * s);
-        v[2 * i + 1] = float(x0 * s + x1 * c);
+    double cs[2 * k_max_pairs];
+    const int64_t n = int64_t(omega_.size());
+    for (int64_t i0 = 0; i0 < n; i0 += k_max_pairs) {
+        const int64_t m = std::min<int64_t>(k_max_pairs, n - i0);
+        rotary_angles(omega_.data() + i0, m, pos, cs);
+        rotary_rotate(v + 2 * i0, cs, m, inverse);
     }
 }
 
 void rope_table::angles(int64_t pos, double* cs) const {
-    for (size_t i = 0; i < omega_.size(); ++i) {
-        double phi = double(pos) * omega_[i];
-        cs[2 * i] = std::cos(phi);
-        cs[2 * i + 1] = std::sin(phi);
-    }
+    rotary_angles(omega_.data(), int64_t(omega_.size()), pos, cs);
 }
 
 void rope_table::rotate(float* v, const double* cs, bool inverse) const {
-    for (size_t i = 0; i < omega_.size(); ++i) {
-        double c = cs[2 * i], s = inverse ? -cs[2 * i + 1] : cs[2 * i + 1];
-        double x0 = v[2 * i], x1 = v[2 * i + 1];
-        v[2 * i] = float(x0 * c - x1 * s);
-        v[2 * i + 1] = float(x0 * s + x1 * c);
-    }
+    rotary_rotate(v, cs, int64_t(omega_.size()), inverse);
 }
 
 } // namespace cachalot

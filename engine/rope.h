@@ -31,6 +31,7 @@ public:
     void rotate(float* v, const double* cs, bool inverse = false) const;
 
 private:
+    static constexpr int64_t k_max_pairs = 64; // apply() works in blocks of this many pairs
     std::vector<double> omega_;
 };
 

@@ -26,16 +26,26 @@ bool parse_dtype(std::string_view s, dtype& out) {
 
 std::string_view dtype_name(dtype t) {
     switch (t) {
-    case dtype::f32: return "F32";
-    case dtype::bf16: return "BF16";
-    case dtype::f16: return "F16";
-    case dtype::f8_e4m3: return "F8_E4M3";
-    case dtype::f8_e8m0: return "F8_E8M0";
-    case dtype::fp4_e2m1: return "FP4 (packed I8)";
-    case dtype::i8: return "I8";
-    case dtype::u8: return "U8";
-    case dtype::i32: return "I32";
-    case dtype::i64: return "I64";
+    case dtype::f32:
+        return "F32";
+    case dtype::bf16:
+        return "BF16";
+    case dtype::f16:
+        return "F16";
+    case dtype::f8_e4m3:
+        return "F8_E4M3";
+    case dtype::f8_e8m0:
+        return "F8_E8M0";
+    case dtype::fp4_e2m1:
+        return "FP4 (packed I8)";
+    case dtype::i8:
+        return "I8";
+    case dtype::u8:
+        return "U8";
+    case dtype::i32:
+        return "I32";
+    case dtype::i64:
+        return "I64";
     }
     return "?";
 }
@@ -43,15 +53,20 @@ std::string_view dtype_name(dtype t) {
 size_t dtype_size(dtype t) {
     switch (t) {
     case dtype::f32:
-    case dtype::i32: return 4;
+    case dtype::i32:
+        return 4;
     case dtype::bf16:
-    case dtype::f16: return 2;
+    case dtype::f16:
+        return 2;
     case dtype::f8_e4m3:
     case dtype::f8_e8m0:
     case dtype::i8:
-    case dtype::u8: return 1;
-    case dtype::i64: return 8;
-    case dtype::fp4_e2m1: return 0;
+    case dtype::u8:
+        return 1;
+    case dtype::i64:
+        return 8;
+    case dtype::fp4_e2m1:
+        return 0;
     }
     return 0;
 }

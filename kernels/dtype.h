@@ -41,7 +41,9 @@ inline uint32_t f32_to_bits(float f) {
     return b;
 }
 
-inline float bf16_to_f32(uint16_t v) { return bits_to_f32(uint32_t(v) << 16); }
+inline float bf16_to_f32(uint16_t v) {
+    return bits_to_f32(uint32_t(v) << 16);
+}
 
 inline uint16_t f32_to_bf16(float f) {
     uint32_t b = f32_to_bits(f);
@@ -68,7 +70,9 @@ inline float f16_to_f32(uint16_t h) {
 
 /// All 256 e4m3fn codes as floats (0x7f and 0xff are NaN).
 const std::array<float, 256>& e4m3_table();
-inline float e4m3_to_f32(uint8_t v) { return e4m3_table()[v]; }
+inline float e4m3_to_f32(uint8_t v) {
+    return e4m3_table()[v];
+}
 
 inline float e8m0_to_f32(uint8_t b) {
     if (b == 0xff) {
@@ -81,7 +85,7 @@ inline float e8m0_to_f32(uint8_t b) {
 }
 
 inline constexpr std::array<float, 16> k_fp4_values = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
-                                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+                                                       -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
 /// Rounds to the nearest e4m3fn code (ties to even), saturating at +-448.
 uint8_t f32_to_e4m3(float f);

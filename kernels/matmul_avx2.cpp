@@ -29,8 +29,12 @@ constexpr int64_t k_chunk = 16; // columns per decode step
 constexpr int k_max_rt = 4;
 constexpr int k_max_tt = 4;
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t round_up(int64_t v, int64_t m) {
+    return (v + m - 1) / m * m;
+}
+int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 float bits_f32(uint32_t b) {
     float f;
@@ -57,7 +61,9 @@ float e8m0_value(uint8_t s) {
     }
     return s == 0 ? bits_f32(0x00400000u) : bits_f32(uint32_t(s) << 23);
 }
-float pow2(int k) { return bits_f32(uint32_t(127 + k) << 23); }
+float pow2(int k) {
+    return bits_f32(uint32_t(127 + k) << 23);
+}
 float e4m3_value(uint8_t code) {
     int mag = code & 0x7f;
     if (mag == 0x7f) {
@@ -117,44 +123,44 @@ inline float reduce8(__m256 a) {
     return _mm_cvtss_f32(q);
 }
 
-using micro_fn = void (*)(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y,
-                          int64_t ys);
+using micro_fn = void (*)(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y, int64_t ys);
 
 template <int RT, int TT>
 void micro(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n_vec, float* y, int64_t ys) {
     __m256 acc[RT][TT];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             acc[r][t] = _mm256_setzero_ps();
         }
     }
     for (int64_t v = 0; v < n_vec; ++v) {
         __m256 wv[RT];
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
             wv[r] = _mm256_load_ps(w + r * ws + v * 8);
         }
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             __m256 xv = _mm256_load_ps(x + t * xs + v * 8);
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int r = 0; r < RT; ++r) {
                 acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
             }
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < RT; ++r) {
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
             y[t * ys + r] = reduce8(acc[r][t]);
         }
     }
 }
 
-#define CACHALOT_MICRO_ROW(R) {micro<R, 1>, micro<R, 2>, micro<R, 3>, micro<R, 4>}
+#define CACHALOT_MICRO_ROW(R)                                                                                          \
+    { micro<R, 1>, micro<R, 2>, micro<R, 3>, micro<R, 4> }
 const micro_fn k_micro[k_max_rt][k_max_tt] = {CACHALOT_MICRO_ROW(1), CACHALOT_MICRO_ROW(2), CACHALOT_MICRO_ROW(3),
                                               CACHALOT_MICRO_ROW(4)};
 #undef CACHALOT_MICRO_ROW
@@ -176,9 +182,12 @@ float scalar_value(const matmul_problem& p, const uint8_t* src, const uint8_t* s
         std::memcpy(&v, src + 2 * c, 2);
         return bits_f32(uint32_t(v) << 16);
     }
-    case dtype::f8_e4m3: return e4m3_value(src[c]) * s;
-    case dtype::fp4_e2m1: return fp4_value(uint8_t((src[c / 2] >> (4 * (c & 1))) & 0xf)) * s;
-    default: return 0.0f;
+    case dtype::f8_e4m3:
+        return e4m3_value(src[c]) * s;
+    case dtype::fp4_e2m1:
+        return fp4_value(uint8_t((src[c / 2] >> (4 * (c & 1))) & 0xf)) * s;
+    default:
+        return 0.0f;
     }
 }
 
@@ -244,7 +253,8 @@ void decode_row(const matmul_problem& p, int64_t r, float* out, int64_t cp) {
             }
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
     for (; c0 < cp; c0 += k_chunk) {
@@ -252,9 +262,13 @@ void decode_row(const matmul_problem& p, int64_t r, float* out, int64_t cp) {
     }
 }
 
-bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool supported() {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 
-int64_t packed_x_bytes(dtype, int64_t cols) { return round_up(round_up(cols, k_chunk) * 4, 64); }
+int64_t packed_x_bytes(dtype, int64_t cols) {
+    return round_up(round_up(cols, k_chunk) * 4, 64);
+}
 
 void pack_x(const matmul_problem& p, int64_t t0, int64_t t1) {
     const int64_t C = p.cols, cp = round_up(C, k_chunk);

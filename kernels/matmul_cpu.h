@@ -38,8 +38,8 @@ struct matmul_problem {
 /// depends neither on r0/r1 nor on the thread (fixed reduction order).
 struct matmul_kernel {
     const char* name;
-    bool (*supported)();                                   // the CPU can run it
-    int64_t (*packed_x_bytes)(dtype type, int64_t cols);   // bytes per token, a multiple of 64
+    bool (*supported)();                                             // the CPU can run it
+    int64_t (*packed_x_bytes)(dtype type, int64_t cols);             // bytes per token, a multiple of 64
     void (*pack_x)(const matmul_problem& p, int64_t t0, int64_t t1); // fills tokens [t0, t1)
     void (*compute_rows)(const matmul_problem& p, int64_t r0, int64_t r1);
 };

@@ -29,8 +29,8 @@ std::string_view cpu_backend_name();
 /// The `fast` matmul on one named CPU backend ("avx512", "avx2", "reference"), whatever
 /// cpu_backend_name() picked: for tests and benchmarks. Fails with errc::unsupported when this
 /// build or CPU lacks that backend, errc::invalid_argument for an unknown name.
-[[nodiscard]] status matmul_on_backend(std::string_view backend, const weight_view& w, const float* x,
-                                       int64_t n_tokens, float* y, thread_pool& pool = thread_pool::global());
+[[nodiscard]] status matmul_on_backend(std::string_view backend, const weight_view& w, const float* x, int64_t n_tokens,
+                                       float* y, thread_pool& pool = thread_pool::global());
 
 /// out[i] = x[i] * w[i] / sqrt(mean(x^2) + eps); w may be null (weightless rms).
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);

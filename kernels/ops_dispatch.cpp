@@ -55,14 +55,16 @@ const matmul_kernel* chosen_kernel() {
 bool kernel_covers(const weight_view& w) {
     switch (w.type) {
     case dtype::f32:
-    case dtype::bf16: return true;
+    case dtype::bf16:
+        return true;
     case dtype::f8_e4m3:
     case dtype::fp4_e2m1:
         if (w.type == dtype::fp4_e2m1 && w.cols % 2 != 0) {
             return false;
         }
         return !w.scales || (w.scale_block_rows > 0 && w.scale_block_cols > 0);
-    default: return false;
+    default:
+        return false;
     }
 }
 

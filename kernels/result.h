@@ -26,7 +26,9 @@ struct error {
     std::string message;
 };
 
-inline error make_error(errc code, std::string message) { return error{code, std::move(message)}; }
+inline error make_error(errc code, std::string message) {
+    return error{code, std::move(message)};
+}
 
 template <class T>
 class [[nodiscard]] result {
@@ -70,24 +72,26 @@ private:
 
 using status = result<void>;
 
-inline status ok_status() { return {}; }
+inline status ok_status() {
+    return {};
+}
 
 } // namespace cachalot
 
 /// Aborts with file and line: for bugs, never for bad input.
-#define CACHALOT_CHECK(cond, msg)                                                                \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            std::fprintf(stderr, "%s:%d: check failed: %s: %s\n", __FILE__, __LINE__, #cond, msg); \
-            std::abort();                                                                        \
-        }                                                                                        \
+#define CACHALOT_CHECK(cond, msg)                                                                                      \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            std::fprintf(stderr, "%s:%d: check failed: %s: %s\n", __FILE__, __LINE__, #cond, msg);                     \
+            std::abort();                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 /// Propagates a failed status or result out of the calling function.
-#define CACHALOT_TRY(expr)                                                                       \
-    do {                                                                                         \
-        auto&& cachalot_try_r_ = (expr);                                                         \
-        if (!cachalot_try_r_.ok()) {                                                             \
-            return std::move(cachalot_try_r_).take_error();                                      \
-        }                                                                                        \
+#define CACHALOT_TRY(expr)                                                                                             \
+    do {                                                                                                               \
+        auto&& cachalot_try_r_ = (expr);                                                                               \
+        if (!cachalot_try_r_.ok()) {                                                                                   \
+            return std::move(cachalot_try_r_).take_error();                                                            \
+        }                                                                                                              \
     } while (0)

@@ -119,6 +119,8 @@ thread_pool& thread_pool::global() {
     return pool;
 }
 
-void thread_pool::set_global_threads(int n_threads) { g_global_threads.store(n_threads); }
+void thread_pool::set_global_threads(int n_threads) {
+    g_global_threads.store(n_threads);
+}
 
 } // namespace cachalot

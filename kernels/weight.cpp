@@ -47,7 +47,8 @@ void dequant_row(const weight_view& w, int64_t r, float* out) {
         }
         return;
     }
-    default: CACHALOT_CHECK(false, "dequant_row: not a weight dtype");
+    default:
+        CACHALOT_CHECK(false, "dequant_row: not a weight dtype");
     }
 }
 

@@ -10,9 +10,9 @@
 namespace cachalot {
 
 struct weight_view {
-    dtype type = dtype::f32;  // f32, bf16, f8_e4m3 (block scales) or fp4_e2m1 (row-wise scales)
-    int64_t rows = 0;         // out features
-    int64_t cols = 0;         // in features (logical; fp4 stores cols/2 bytes a row)
+    dtype type = dtype::f32; // f32, bf16, f8_e4m3 (block scales) or fp4_e2m1 (row-wise scales)
+    int64_t rows = 0;        // out features
+    int64_t cols = 0;        // in features (logical; fp4 stores cols/2 bytes a row)
     const void* data = nullptr;
     const uint8_t* scales = nullptr; // e8m0; null for f32/bf16
     int32_t scale_block_rows = 1;    // f8: 128, fp4: 1
@@ -21,9 +21,7 @@ struct weight_view {
     int64_t first_row = 0;           // row of the full tensor that row 0 of this view is (slices)
 
     /// Bytes of one stored row of data.
-    int64_t row_bytes() const {
-        return type == dtype::fp4_e2m1 ? cols / 2 : cols * int64_t(dtype_size(type));
-    }
+    int64_t row_bytes() const { return type == dtype::fp4_e2m1 ? cols / 2 : cols * int64_t(dtype_size(type)); }
     const uint8_t* row_data(int64_t r) const { return static_cast<const uint8_t*>(data) + r * row_bytes(); }
     const uint8_t* row_scales(int64_t r) const {
         return scales ? scales + ((first_row + r) / scale_block_rows) * scale_row_stride : nullptr;
