@@ -183,7 +183,7 @@ void micro_bf16(const uint16_t* w, int64_t ws, const uint16_t* x, int64_t xs, in
         __m512bh wv[RT];
 #pragma GCC unroll 8
         for (int r = 0; r < RT; ++r) {
-            wv[r] = (__m512bh)_mm512_load_si512(w + r * ws + v * 32);
+            wv[r] = (__m512bh)_mm512_loadu_si512(w + r * ws + v * 32); // panels, or weights in place
         }
 #pragma GCC unroll 8
         for (int t = 0; t < TT; ++t) {
@@ -628,24 +628,27 @@ void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int
     }
 }
 
-// F32 rows that need no padding are their own panel: the micro kernels read them where they lie
-// (a copy would cost as much as the dots when there are few tokens).
-void f32_rows_in_place(const matmul_problem& p, int64_t r0, int64_t r1) {
+// F32 and BF16 rows that need no padding are their own panel: the micro kernels read them where
+// they lie (the copy would cost as much as the dots when there are few tokens, and a whole pass
+// over a large head's memory when there are many).
+template <class Elem, class Fn>
+void rows_in_place(const matmul_problem& p, int64_t r0, int64_t r1, int64_t vec_elems,
+                   const Fn (&micro)[k_max_rt][k_max_tt]) {
     const int64_t T = p.n_tokens, R = p.rows;
-    const float* w = reinterpret_cast<const float*>(p.data);
-    const float* x = static_cast<const float*>(p.x_packed);
-    const int64_t xs = p.x_packed_stride / int64_t(sizeof(float));
+    const Elem* w = reinterpret_cast<const Elem*>(p.data);
+    const Elem* x = static_cast<const Elem*>(p.x_packed);
+    const int64_t xs = p.x_packed_stride / int64_t(sizeof(Elem));
     const int rt_max = T <= 2 ? 8 : 4;
     const int tt_max = T <= 2 ? 2 : 6;
-    const int64_t rs = strip_rows(p.cols * int64_t(sizeof(float)), T); // rows kept in cache over all tokens
+    const int64_t rs = strip_rows(p.cols * int64_t(sizeof(Elem)), T); // rows kept in cache over all tokens
     for (int64_t s0 = r0; s0 < r1; s0 += rs) {
         const int64_t s1 = min64(r1, s0 + rs);
         for (int64_t t0 = 0; t0 < T; t0 += tt_max) {
             const int tn = int(min64(tt_max, T - t0));
             for (int64_t i0 = s0; i0 < s1; i0 += rt_max) {
                 const int rn = int(min64(rt_max, s1 - i0));
-                k_micro_f32[rn - 1][tn - 1](w + i0 * p.cols, p.cols, x + t0 * xs, xs, p.cols / k_chunk_f32,
-                                            p.y + t0 * R + i0, R);
+                micro[rn - 1][tn - 1](w + i0 * p.cols, p.cols, x + t0 * xs, xs, p.cols / vec_elems, p.y + t0 * R + i0,
+                                      R);
             }
         }
     }
@@ -656,7 +659,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
     switch (p.type) {
     case dtype::f32:
         if (p.cols % k_chunk_f32 == 0) {
-            f32_rows_in_place(p, r0, r1);
+            rows_in_place<float>(p, r0, r1, k_chunk_f32, k_micro_f32);
             return;
         }
         run_strips<float>(p, r0, r1, cp, 16, k_micro_f32,
@@ -665,6 +668,10 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
     case dtype::bf16:
         if (p.n_tokens <= k_max_fused_tokens) {
             fused_gemv(p, r0, r1, cp, fused_bf16{});
+            return;
+        }
+        if (p.cols % k_chunk == 0) {
+            rows_in_place<uint16_t>(p, r0, r1, 32, k_micro_bf16);
             return;
         }
         run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,

@@ -143,8 +143,9 @@ struct shape {
 const shape k_shapes[] = {
     {dtype::f8_e4m3, 37, 200}, {dtype::f8_e4m3, 128, 256}, {dtype::f8_e4m3, 130, 1100}, {dtype::f8_e4m3, 3, 64},
     {dtype::fp4_e2m1, 37, 96}, {dtype::fp4_e2m1, 64, 512}, {dtype::fp4_e2m1, 129, 544}, {dtype::fp4_e2m1, 5, 32},
-    {dtype::bf16, 37, 200},    {dtype::bf16, 64, 1000},    {dtype::bf16, 5, 31},        {dtype::f32, 24, 300},
-    {dtype::f32, 7, 5},        {dtype::f32, 33, 1030},     {dtype::f32, 24, 2048},      {dtype::f32, 70, 64},
+    {dtype::bf16, 37, 200},    {dtype::bf16, 64, 1000},    {dtype::bf16, 5, 31},        {dtype::bf16, 70, 512},
+    {dtype::f32, 24, 300},     {dtype::f32, 7, 5},         {dtype::f32, 33, 1030},      {dtype::f32, 24, 2048},
+    {dtype::f32, 70, 64},
 };
 
 const char* const k_backends[] = {"avx512", "avx2"};
