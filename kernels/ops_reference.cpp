@@ -45,9 +45,15 @@ void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
     for (; i < n; ++i) {
         ss += double(x[i]) * double(x[i]);
     }
-    float r = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
-    for (i = 0; i < n; ++i) {
-        out[i] = w ? x[i] * r * w[i] : x[i] * r;
+    const float r = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    if (w) {
+        for (i = 0; i < n; ++i) {
+            out[i] = x[i] * r * w[i];
+        }
+    } else {
+        for (i = 0; i < n; ++i) {
+            out[i] = x[i] * r;
+        }
     }
 }
 
