@@ -487,37 +487,39 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
 
     std::vector<int32_t> sel(size_t(N * K));
     std::vector<float> wts(size_t(N * K));
-    std::vector<float> s(static_cast<size_t>(E)), biased(static_cast<size_t>(E));
-    std::vector<int32_t> picked;
-    for (int64_t r = 0; r < N; ++r) {
-        for (int64_t e = 0; e < E; ++e) {
-            double l = logits[size_t(r * E + e)];
-            double sp = std::max(l, 0.0) + std::log1p(std::exp(-std::fabs(l)));
-            s[size_t(e)] = float(std::sqrt(sp));
-        }
-        if (!mw.tid2eid.empty()) {
-            for (int64_t k = 0; k < K; ++k) {
-                sel[size_t(r * K + k)] = mw.tid2eid[size_t(int64_t(rows.token[size_t(r)]) * K + k)];
-            }
-        } else {
+    pool.parallel_for(N, 8, [&](int64_t r0, int64_t r1) {
+        std::vector<float> s(static_cast<size_t>(E)), biased(static_cast<size_t>(E));
+        std::vector<int32_t> picked;
+        for (int64_t r = r0; r < r1; ++r) {
             for (int64_t e = 0; e < E; ++e) {
-                biased[size_t(e)] = s[size_t(e)] + mw.bias[size_t(e)];
+                double l = logits[size_t(r * E + e)];
+                double sp = std::max(l, 0.0) + std::log1p(std::exp(-std::fabs(l)));
+                s[size_t(e)] = float(std::sqrt(sp));
             }
-            top_k_indices(biased.data(), E, K, picked);
-            std::copy(picked.begin(), picked.end(), sel.begin() + r * K);
-        }
-        double sum = 0.0;
-        for (int64_t k = 0; k < K; ++k) {
-            sum += s[size_t(sel[size_t(r * K + k)])];
-        }
-        for (int64_t k = 0; k < K; ++k) {
-            double v = s[size_t(sel[size_t(r * K + k)])];
-            if (cfg.norm_topk_prob) {
-                v /= (sum + 1e-20);
+            if (!mw.tid2eid.empty()) {
+                for (int64_t k = 0; k < K; ++k) {
+                    sel[size_t(r * K + k)] = mw.tid2eid[size_t(int64_t(rows.token[size_t(r)]) * K + k)];
+                }
+            } else {
+                for (int64_t e = 0; e < E; ++e) {
+                    biased[size_t(e)] = s[size_t(e)] + mw.bias[size_t(e)];
+                }
+                top_k_indices(biased.data(), E, K, picked);
+                std::copy(picked.begin(), picked.end(), sel.begin() + r * K);
             }
-            wts[size_t(r * K + k)] = float(v * cfg.routed_scaling_factor);
+            double sum = 0.0;
+            for (int64_t k = 0; k < K; ++k) {
+                sum += s[size_t(sel[size_t(r * K + k)])];
+            }
+            for (int64_t k = 0; k < K; ++k) {
+                double v = s[size_t(sel[size_t(r * K + k)])];
+                if (cfg.norm_topk_prob) {
+                    v /= (sum + 1e-20);
+                }
+                wts[size_t(r * K + k)] = float(v * cfg.routed_scaling_factor);
+            }
         }
-    }
+    });
 
     // Per expert: gather its rows, run it once for all of them, scatter per (row, slot) so the
     // final sum runs in slot order whatever the batch looks like.
@@ -564,16 +566,18 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
     } else {
         std::fill(out, out + N * D, 0.0f);
     }
-    for (int64_t r = 0; r < N; ++r) {
-        float* o = out + r * D;
-        for (int64_t k = 0; k < K; ++k) {
-            const float* y = slot_out.data() + (r * K + k) * D;
-            float w = wts[size_t(r * K + k)];
-            for (int64_t i = 0; i < D; ++i) {
-                o[i] += w * y[i];
+    pool.parallel_for(N, 8, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            float* o = out + r * D;
+            for (int64_t k = 0; k < K; ++k) {
+                const float* y = slot_out.data() + (r * K + k) * D;
+                const float w = wts[size_t(r * K + k)];
+                for (int64_t i = 0; i < D; ++i) {
+                    o[i] += w * y[i];
+                }
             }
         }
-    }
+    });
 }
 
 // ---- one block ---------------------------------------------------------------------------------
@@ -606,11 +610,13 @@ void head_logits(const model_config& cfg, const hc_weights& hw, const std::vecto
         return;
     }
     scratch y(m * D);
-    for (int64_t i = 0; i < m; ++i) {
-        float* yi = y.data() + i * D;
-        hc_head(cfg, hw, X + which[size_t(i)] * nD, yi);
-        rmsnorm(yi, norm.data(), D, float(cfg.rms_norm_eps), yi);
-    }
+    pool.parallel_for(m, 4, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* yi = y.data() + i * D;
+            hc_head(cfg, hw, X + which[size_t(i)] * nD, yi);
+            rmsnorm(yi, norm.data(), D, float(cfg.rms_norm_eps), yi);
+        }
+    });
     bool contiguous = true;
     for (int64_t i = 1; i < m; ++i) {
         contiguous = contiguous && dest[size_t(i)] == dest[0] + i * V;
