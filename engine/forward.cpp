@@ -557,7 +557,7 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
     // Either way every output element is computed the same way, so the results are identical.
     const int64_t n_active = int64_t(active.size());
     if (n_active > 1 && N * K <= 4 * n_active) {
-        pool.parallel_for(n_active, 1, run_experts);
+        pool.parallel_for(n_active, 1, run_experts, /*max_chunk=*/1);
     } else {
         run_experts(0, n_active);
     }

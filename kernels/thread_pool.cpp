@@ -77,7 +77,8 @@ void thread_pool::worker_loop(int) {
     }
 }
 
-void thread_pool::parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn) {
+void thread_pool::parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn,
+                               int64_t max_chunk) {
     if (n <= 0) {
         return;
     }
@@ -89,6 +90,9 @@ void thread_pool::parallel_for(int64_t n, int64_t min_chunk, const std::function
     std::lock_guard<std::mutex> submit(submit_mu_);
     // A few chunks per thread balance a second core that comes and goes.
     int64_t chunk = std::max(min_chunk, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
+    if (max_chunk > 0) {
+        chunk = std::max(min_chunk, std::min(chunk, max_chunk));
+    }
     job_ = &fn;
     job_n_ = n;
     job_chunk_ = chunk;

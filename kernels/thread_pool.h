@@ -26,7 +26,10 @@ public:
     /// Calls fn(begin, end) over [0, n) split into contiguous chunks of at least min_chunk.
     /// Blocks until every chunk is done. Chunk boundaries depend only on n, min_chunk and the
     /// pool size, so results that are reduced per chunk are reproducible for a given pool.
-    void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+    /// max_chunk > 0 caps the chunk size: for a few dozen uneven items (a layer's experts), which
+    /// balance better when claimed one by one than in four chunks per thread.
+    void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn,
+                      int64_t max_chunk = 0);
 
     /// The process-wide pool (created on first use with the size set by set_global_threads).
     static thread_pool& global();

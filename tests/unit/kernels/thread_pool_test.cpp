@@ -22,6 +22,27 @@ TEST_CASE("thread pool covers every index exactly once, also when nested") {
     }
 }
 
+TEST_CASE("thread pool honours max_chunk and still covers every index once") {
+    thread_pool pool(2);
+    std::vector<std::atomic<int>> hits(50);
+    std::atomic<int64_t> widest{0};
+    pool.parallel_for(
+        50, 1,
+        [&](int64_t b, int64_t e) {
+            int64_t w = widest.load();
+            while (e - b > w && !widest.compare_exchange_weak(w, e - b)) {
+            }
+            for (int64_t i = b; i < e; ++i) {
+                hits[size_t(i)]++;
+            }
+        },
+        /*max_chunk=*/1);
+    for (auto& h : hits) {
+        CHECK(h.load() == 1);
+    }
+    CHECK(widest.load() == 1);
+}
+
 TEST_CASE("matmul gives the same bits for any number of threads") {
     const int R = 37, C = 300, T = 3;
     std::vector<float> w(R * C), x(T * C), y1(T * R), y4(T * R);
