@@ -13,6 +13,7 @@
 #include "bench/engine_bench.h"
 #include "cli/commands.h"
 #include "engine/json.h"
+#include "kernels/attention.h"
 
 namespace cachalot::cli {
 
@@ -72,8 +73,9 @@ int run_bench(const bench_cli_options& o) {
     if (!m) {
         return fail(m.err().message);
     }
-    std::fprintf(stderr, "cachalot bench: %s, %d threads, %s kernels, %lld reps\n", o.model_dir.c_str(), threads,
-                 std::string(cpu_backend_name()).c_str(), (long long)o.reps);
+    std::fprintf(stderr, "cachalot bench: %s, %d threads, %s matmul and %s attention kernels, %lld reps\n",
+                 o.model_dir.c_str(), threads, std::string(cpu_backend_name()).c_str(),
+                 std::string(attention_backend_name()).c_str(), (long long)o.reps);
     // Warm-up: page the weights in and size the pool before anything is timed.
     {
         bench::bench_options warm = bo;
