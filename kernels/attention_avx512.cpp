@@ -24,6 +24,21 @@ inline float reduce_add(__m512 a) {
     return _mm_cvtss_f32(q);
 }
 
+// The sums of four vectors in lanes 0-3, through a transposing tree (about half the
+// instructions of four reduce_add calls). Masked forms: see exp_neg.
+inline __m512 reduce_add4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    constexpr __mmask16 all = 0xffff;
+    const __m512 ab =
+        _mm512_add_ps(_mm512_mask_shuffle_f32x4(a, all, a, b, 0x44), _mm512_mask_shuffle_f32x4(a, all, a, b, 0xee));
+    const __m512 cd =
+        _mm512_add_ps(_mm512_mask_shuffle_f32x4(c, all, c, d, 0x44), _mm512_mask_shuffle_f32x4(c, all, c, d, 0xee));
+    __m512 q = _mm512_add_ps(_mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0x88),
+                             _mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0xdd));
+    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0x4e));
+    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0xb1));
+    return _mm512_mask_compress_ps(q, 0x1111, q);
+}
+
 inline float reduce_max(__m512 a) {
     __m256 s = _mm256_max_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
     __m128 q = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
@@ -79,9 +94,15 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
     }
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
+        if constexpr (KB == 4) {
+            _mm512_mask_storeu_ps(
+                s + h * ld, 0x000f,
+                _mm512_mul_ps(reduce_add4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), _mm512_set1_ps(scale)));
+        } else {
 #pragma GCC unroll 4
-        for (int j = 0; j < KB; ++j) {
-            s[h * ld + j] = scale * reduce_add(acc[h][j]);
+            for (int j = 0; j < KB; ++j) {
+                s[h * ld + j] = scale * reduce_add(acc[h][j]);
+            }
         }
     }
 }
