@@ -7,44 +7,13 @@
 #include <cstdint>
 
 #include "kernels/attention_cpu.h"
+#include "kernels/avx512_reduce.h"
 
 namespace cachalot {
 namespace {
 
 bool avx512_supported() {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-}
-
-// Extracts rather than _mm512_reduce_*: GCC 12's casts trip -Wuninitialized inside its headers.
-inline float reduce_add(__m512 a) {
-    __m256 s = _mm256_add_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
-}
-
-// The sums of four vectors in lanes 0-3, through a transposing tree (about half the
-// instructions of four reduce_add calls). Masked forms: see exp_neg.
-inline __m512 reduce_add4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    constexpr __mmask16 all = 0xffff;
-    const __m512 ab =
-        _mm512_add_ps(_mm512_mask_shuffle_f32x4(a, all, a, b, 0x44), _mm512_mask_shuffle_f32x4(a, all, a, b, 0xee));
-    const __m512 cd =
-        _mm512_add_ps(_mm512_mask_shuffle_f32x4(c, all, c, d, 0x44), _mm512_mask_shuffle_f32x4(c, all, c, d, 0xee));
-    __m512 q = _mm512_add_ps(_mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0x88),
-                             _mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0xdd));
-    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0x4e));
-    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0xb1));
-    return _mm512_mask_compress_ps(q, 0x1111, q);
-}
-
-inline float reduce_max(__m512 a) {
-    __m256 s = _mm256_max_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
-    __m128 q = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_max_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
 }
 
 // e^x for x <= 0 (softmax after the max is subtracted); Cephes expf, ~1 ulp; 0 below -87.
@@ -97,11 +66,11 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
         if constexpr (KB == 4) {
             _mm512_mask_storeu_ps(
                 s + h * ld, 0x000f,
-                _mm512_mul_ps(reduce_add4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), _mm512_set1_ps(scale)));
+                _mm512_mul_ps(reduce16x4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), _mm512_set1_ps(scale)));
         } else {
 #pragma GCC unroll 4
             for (int j = 0; j < KB; ++j) {
-                s[h * ld + j] = scale * reduce_add(acc[h][j]);
+                s[h * ld + j] = scale * reduce16(acc[h][j]);
             }
         }
     }
@@ -179,7 +148,7 @@ float softmax_with_sink(float* s, int64_t nk, float sink) {
         const __mmask16 tail = __mmask16((1u << (nk - j)) - 1);
         mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, s + j));
     }
-    const float m = reduce_max(mv);
+    const float m = reduce_max16(mv);
     const __m512 mb = _mm512_set1_ps(m);
     __m512 sum = _mm512_setzero_ps();
     for (j = 0; j + 16 <= nk; j += 16) {
@@ -194,7 +163,7 @@ float softmax_with_sink(float* s, int64_t nk, float sink) {
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
     const __m512 es = exp_neg(_mm512_set1_ps(sink - m));
-    return 1.0f / (reduce_add(sum) + _mm512_cvtss_f32(es));
+    return 1.0f / (reduce16(sum) + _mm512_cvtss_f32(es));
 }
 
 void sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d, float scale,

@@ -11,7 +11,8 @@
 // the BF16 activations and the F32 sums (and DAZ on BF16 subnormals inside vdpbf16ps).
 //
 // This file is compiled with AVX-512 flags: it must not define or instantiate anything with
-// external linkage except the kernel table, and it calls no inline functions from other headers.
+// external linkage except the kernel table, and it calls no inline functions from other headers
+// (avx512_reduce.h's are file-local copies).
 // Requires AVX512F/BW/VL/DQ, AVX512_BF16 and AVX512_VBMI; the dispatcher checks before calling.
 //
 // T = tokens, R = rows, C = cols, Cp = C rounded up to the 64-column chunk
@@ -21,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512_reduce.h"
 #include "kernels/matmul_cpu.h"
 
 namespace cachalot {
@@ -155,35 +157,6 @@ struct scratch_buffer {
 thread_local scratch_buffer t_panel;
 
 // ---- reductions and micro kernels ------------------------------------------------------------------
-
-// Extracts rather than casts: GCC 12's casts trip -Wuninitialized inside its own headers.
-inline float reduce16(__m512 a) {
-    __m256 s = _mm256_add_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
-}
-
-// Four accumulators at once, each reduced by exactly the additions reduce16 makes (the same
-// operands in the same order, arranged across lanes), so the bits are those of four reduce16
-// calls at about half the instructions: [r(a), r(b), r(c), r(d)] in lanes 0-3.
-inline __m512 reduce16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    // The masked forms with an explicit source: GCC 12's unmasked ones read an "undefined"
-    // register and trip -Wuninitialized.
-    constexpr __mmask16 all = 0xffff;
-    // a_i + a_(i+8): the two 256-bit halves.
-    const __m512 ab =
-        _mm512_add_ps(_mm512_mask_shuffle_f32x4(a, all, a, b, 0x44), _mm512_mask_shuffle_f32x4(a, all, a, b, 0xee));
-    const __m512 cd =
-        _mm512_add_ps(_mm512_mask_shuffle_f32x4(c, all, c, d, 0x44), _mm512_mask_shuffle_f32x4(c, all, c, d, 0xee));
-    // s_i + s_(i+4): the two 128-bit halves of each; now one 128-bit lane per accumulator.
-    __m512 q = _mm512_add_ps(_mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0x88),
-                             _mm512_mask_shuffle_f32x4(ab, all, ab, cd, 0xdd));
-    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0x4e)); // q0 + q2, q1 + q3 (movehl)
-    q = _mm512_add_ps(q, _mm512_mask_permute_ps(q, all, q, 0xb1)); // + the neighbour (movehdup)
-    return _mm512_mask_compress_ps(q, 0x1111, q);
-}
 
 // y_t[r] for RT rows of one token (acc_t[r * stride]): groups of four rows through reduce16x4.
 template <int RT>
