@@ -8,26 +8,17 @@ namespace cachalot {
 
 namespace {
 
-void col_pass(double* C, int64_t n, double eps) {
-    for (int64_t k = 0; k < n; ++k) {
+// Divides each of the n lines of C by (its sum + eps). Line i holds C[i * line + j * step] for
+// j < n: rows are (line n, step 1), columns (line 1, step n).
+void normalise_lines(double* C, int64_t n, int64_t line, int64_t step, double eps) {
+    for (int64_t i = 0; i < n; ++i) {
+        double* l = C + i * line;
         double s = 0.0;
         for (int64_t j = 0; j < n; ++j) {
-            s += C[j * n + k];
+            s += l[j * step];
         }
         for (int64_t j = 0; j < n; ++j) {
-            C[j * n + k] /= (s + eps);
-        }
-    }
-}
-
-void row_pass(double* C, int64_t n, double eps) {
-    for (int64_t j = 0; j < n; ++j) {
-        double s = 0.0;
-        for (int64_t k = 0; k < n; ++k) {
-            s += C[j * n + k];
-        }
-        for (int64_t k = 0; k < n; ++k) {
-            C[j * n + k] /= (s + eps);
+            l[j * step] /= (s + eps);
         }
     }
 }
@@ -50,10 +41,10 @@ void sinkhorn(double* C, int64_t n, int64_t iters, double eps) {
             row[k] = row[k] / s + eps;
         }
     }
-    col_pass(C, n, eps);
+    normalise_lines(C, n, 1, n, eps); // columns
     for (int64_t it = 1; it < iters; ++it) {
-        row_pass(C, n, eps);
-        col_pass(C, n, eps);
+        normalise_lines(C, n, n, 1, eps); // rows
+        normalise_lines(C, n, 1, n, eps); // columns
     }
 }
 
