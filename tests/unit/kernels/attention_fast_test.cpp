@@ -32,15 +32,15 @@ std::vector<float> random_vector(size_t n, float spread, std::mt19937& rng) {
     return v;
 }
 
-} // namespace
-
 const char* const k_attention_backends[] = {"avx512", "avx2"};
 
-static bool attention_backend_runs(const char* name) {
+bool attention_backend_runs(const char* name) {
     float q[16] = {}, k[16] = {}, out[16], scratch[1], sink = 0.0f;
     const float* keys[1] = {k};
     return attention_with_sink_heads_on(name, q, 1, keys, 1, 16, 1.0f, &sink, scratch, out).ok();
 }
+
+} // namespace
 
 TEST_CASE("fast sink attention matches the reference for every head and key count") {
     for (const char* backend : k_attention_backends) {
