@@ -85,36 +85,39 @@ TEST_CASE("fast precision agrees with the goldens on top-1 for at least 95 perce
     }
 }
 
-TEST_CASE("a batch of sequences gives each the logits it gets alone") {
+TEST_CASE("a batch of sequences gives each the logits it gets alone, in both precisions") {
     const model& m = tiny_model();
-    const int64_t V = m.config().vocab_size;
-    auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
-    std::vector<int32_t> a(ids.begin(), ids.begin() + 150), b(ids.begin() + 40, ids.begin() + 97);
-    auto alone_a = compute_logits(m, a, 150, logits_head::main, precision::exact);
-    auto alone_b = compute_logits(m, b, 57, logits_head::main, precision::exact);
-    REQUIRE(alone_a.ok());
-    REQUIRE(alone_b.ok());
+    for (precision prec : {precision::exact, precision::fast}) {
+        CAPTURE(int(prec));
+        const int64_t V = m.config().vocab_size;
+        auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
+        std::vector<int32_t> a(ids.begin(), ids.begin() + 150), b(ids.begin() + 40, ids.begin() + 97);
+        auto alone_a = compute_logits(m, a, 150, logits_head::main, prec);
+        auto alone_b = compute_logits(m, b, 57, logits_head::main, prec);
+        REQUIRE(alone_a.ok());
+        REQUIRE(alone_b.ok());
 
-    // Prefill both together, then decode both together one token at a time.
-    sequence_state sa = m.new_sequence(), sb = m.new_sequence();
-    std::vector<float> la(size_t(150 * V)), lb(size_t(57 * V));
-    forward_item items[2];
-    items[0] = {&sa, std::span<const int32_t>(a.data(), 140), true, la.data(), nullptr};
-    items[1] = {&sb, std::span<const int32_t>(b.data(), 50), true, lb.data(), nullptr};
-    REQUIRE(m.forward(items, precision::exact).ok());
-    for (int step = 0; step < 10; ++step) {
-        int n_items = 0;
-        forward_item step_items[2];
-        step_items[n_items++] = {&sa, std::span<const int32_t>(a.data() + 140 + step, 1), false,
-                                 la.data() + (140 + step) * V, nullptr};
-        if (step < 7) {
-            step_items[n_items++] = {&sb, std::span<const int32_t>(b.data() + 50 + step, 1), false,
-                                     lb.data() + (50 + step) * V, nullptr};
+        // Prefill both together, then decode both together one token at a time.
+        sequence_state sa = m.new_sequence(), sb = m.new_sequence();
+        std::vector<float> la(size_t(150 * V)), lb(size_t(57 * V));
+        forward_item items[2];
+        items[0] = {&sa, std::span<const int32_t>(a.data(), 140), true, la.data(), nullptr};
+        items[1] = {&sb, std::span<const int32_t>(b.data(), 50), true, lb.data(), nullptr};
+        REQUIRE(m.forward(items, prec).ok());
+        for (int step = 0; step < 10; ++step) {
+            int n_items = 0;
+            forward_item step_items[2];
+            step_items[n_items++] = {&sa, std::span<const int32_t>(a.data() + 140 + step, 1), false,
+                                     la.data() + (140 + step) * V, nullptr};
+            if (step < 7) {
+                step_items[n_items++] = {&sb, std::span<const int32_t>(b.data() + 50 + step, 1), false,
+                                         lb.data() + (50 + step) * V, nullptr};
+            }
+            REQUIRE(m.forward(std::span<forward_item>(step_items, size_t(n_items)), prec).ok());
         }
-        REQUIRE(m.forward(std::span<forward_item>(step_items, size_t(n_items)), precision::exact).ok());
+        CHECK(compare_logits(*alone_a, la, V).max_abs_diff == 0.0);
+        CHECK(compare_logits(*alone_b, lb, V).max_abs_diff == 0.0);
     }
-    CHECK(compare_logits(*alone_a, la, V).max_abs_diff == 0.0);
-    CHECK(compare_logits(*alone_b, lb, V).max_abs_diff == 0.0);
 }
 
 TEST_CASE("rolling a sequence back and feeding other tokens equals a fresh run") {
