@@ -35,13 +35,9 @@ rope_table::rope_table(const model_config& cfg, int64_t ratio) {
 }
 
 void rope_table::apply(float* v, int64_t pos, bool inverse) const {
-    double cs[2 * k_max_pairs];
-    const int64_t n = int64_t(omega_.size());
-    for (int64_t i0 = 0; i0 < n; i0 += k_max_pairs) {
-        const int64_t m = std::min<int64_t>(k_max_pairs, n - i0);
-        rotary_angles(omega_.data() + i0, m, pos, cs);
-        rotary_rotate(v + 2 * i0, cs, m, inverse);
-    }
+    std::vector<double> cs(omega_.size() * 2);
+    angles(pos, cs.data());
+    rotate(v, cs.data(), inverse);
 }
 
 void rope_table::angles(int64_t pos, double* cs) const {

@@ -20,7 +20,7 @@ public:
     const std::vector<double>& frequencies() const { return omega_; }
 
     /// Rotates v[0..rope_dims) (the rope slice, pointed at directly) to position pos; inverse
-    /// rotates by -pos·ω.
+    /// rotates by -pos·ω. For one vector; many at one position share angles() and rotate().
     void apply(float* v, int64_t pos, bool inverse = false) const;
 
     /// cos and sin of every frequency at pos, interleaved: cs[2i] = cos, cs[2i+1] = sin
@@ -31,7 +31,6 @@ public:
     void rotate(float* v, const double* cs, bool inverse = false) const;
 
 private:
-    static constexpr int64_t k_max_pairs = 64; // apply() works in blocks of this many pairs
     std::vector<double> omega_;
 };
 

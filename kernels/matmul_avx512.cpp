@@ -602,12 +602,13 @@ int64_t strip_rows(int64_t panel_row_bytes, int64_t n_tokens) {
     return rows / 8 * 8;
 }
 
-template <class Elem, class Fn, class Decode>
+// Rows [r0, r1) a strip at a time: strip(s0, n, rs) gives the strip's n rows as a [n][cp] panel,
+// and every tile of tokens is multiplied from it while it is in cache.
+template <class Elem, class Fn, class Strip>
 void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int64_t vec_elems,
-                const Fn (&micro)[k_max_rt][k_max_tt], Decode decode) {
+                const Fn (&micro)[k_max_rt][k_max_tt], Strip strip) {
     const int64_t T = p.n_tokens, R = p.rows;
     const int64_t rs = strip_rows(cp * int64_t(sizeof(Elem)), T);
-    Elem* panel = static_cast<Elem*>(t_panel.get(size_t(rs * cp) * sizeof(Elem)));
     const Elem* x = static_cast<const Elem*>(p.x_packed);
     const int64_t xs = p.x_packed_stride / int64_t(sizeof(Elem));
     // Few tokens: tall tiles keep enough independent accumulators; many: 4x6 reuses both loads.
@@ -615,9 +616,7 @@ void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int
     const int tt_max = T <= 2 ? 2 : 6;
     for (int64_t s0 = r0; s0 < r1; s0 += rs) {
         const int64_t sn = min64(rs, r1 - s0);
-        for (int64_t i = 0; i < sn; ++i) {
-            decode(s0 + i, panel + i * cp);
-        }
+        const Elem* panel = strip(s0, sn, rs);
         for (int64_t t0 = 0; t0 < T; t0 += tt_max) {
             const int tn = int(min64(tt_max, T - t0));
             for (int64_t i0 = 0; i0 < sn; i0 += rt_max) {
@@ -628,70 +627,68 @@ void run_strips(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, int
     }
 }
 
-// F32 and BF16 rows that need no padding are their own panel: the micro kernels read them where
-// they lie (the copy would cost as much as the dots when there are few tokens, and a whole pass
-// over a large head's memory when there are many).
-template <class Elem, class Fn>
-void rows_in_place(const matmul_problem& p, int64_t r0, int64_t r1, int64_t vec_elems,
-                   const Fn (&micro)[k_max_rt][k_max_tt]) {
-    const int64_t T = p.n_tokens, R = p.rows;
-    const Elem* w = reinterpret_cast<const Elem*>(p.data);
-    const Elem* x = static_cast<const Elem*>(p.x_packed);
-    const int64_t xs = p.x_packed_stride / int64_t(sizeof(Elem));
-    const int rt_max = T <= 2 ? 8 : 4;
-    const int tt_max = T <= 2 ? 2 : 6;
-    const int64_t rs = strip_rows(p.cols * int64_t(sizeof(Elem)), T); // rows kept in cache over all tokens
-    for (int64_t s0 = r0; s0 < r1; s0 += rs) {
-        const int64_t s1 = min64(r1, s0 + rs);
-        for (int64_t t0 = 0; t0 < T; t0 += tt_max) {
-            const int tn = int(min64(tt_max, T - t0));
-            for (int64_t i0 = s0; i0 < s1; i0 += rt_max) {
-                const int rn = int(min64(rt_max, s1 - i0));
-                micro[rn - 1][tn - 1](w + i0 * p.cols, p.cols, x + t0 * xs, xs, p.cols / vec_elems, p.y + t0 * R + i0,
-                                      R);
-            }
+// Strips decoded row by row into the per-thread panel.
+template <class Elem, class Decode>
+auto decoded_strips(int64_t cp, Decode decode) {
+    return [cp, decode](int64_t s0, int64_t n, int64_t rs) {
+        Elem* panel = static_cast<Elem*>(t_panel.get(size_t(rs * cp) * sizeof(Elem)));
+        for (int64_t i = 0; i < n; ++i) {
+            decode(s0 + i, panel + i * cp);
         }
-    }
+        return static_cast<const Elem*>(panel);
+    };
+}
+
+// F32 and BF16 rows that need no padding (cols == cp) are their own panel: the micro kernels read
+// them where they lie (the copy would cost as much as the dots when there are few tokens, and a
+// whole pass over a large head's memory when there are many).
+template <class Elem>
+auto strips_in_place(const matmul_problem& p, int64_t cp) {
+    const Elem* w = reinterpret_cast<const Elem*>(p.data);
+    return [w, cp](int64_t s0, int64_t, int64_t) { return w + s0 * cp; };
 }
 
 void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
     const int64_t cp = padded_cols(p.type, p.cols);
     switch (p.type) {
     case dtype::f32:
-        if (p.cols % k_chunk_f32 == 0) {
-            rows_in_place<float>(p, r0, r1, k_chunk_f32, k_micro_f32);
+        if (p.cols == cp) {
+            run_strips<float>(p, r0, r1, cp, 16, k_micro_f32, strips_in_place<float>(p, cp));
             return;
         }
         run_strips<float>(p, r0, r1, cp, 16, k_micro_f32,
-                          [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); });
+                          decoded_strips<float>(cp, [&](int64_t r, float* out) { decode_row_f32(p, r, out, cp); }));
         return;
     case dtype::bf16:
         if (p.n_tokens <= k_max_fused_tokens) {
             fused_gemv(p, r0, r1, cp, fused_bf16{});
             return;
         }
-        if (p.cols % k_chunk == 0) {
-            rows_in_place<uint16_t>(p, r0, r1, 32, k_micro_bf16);
+        if (p.cols == cp) {
+            run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16, strips_in_place<uint16_t>(p, cp));
             return;
         }
-        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
-                             [&](int64_t r, uint16_t* out) { decode_row_bf16(p, r, out, cp); });
+        run_strips<uint16_t>(
+            p, r0, r1, cp, 32, k_micro_bf16,
+            decoded_strips<uint16_t>(cp, [&](int64_t r, uint16_t* out) { decode_row_bf16(p, r, out, cp); }));
         return;
     case dtype::f8_e4m3:
         if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols % k_chunk != 0)) {
             fused_gemv(p, r0, r1, cp, fused_f8{tables()});
             return;
         }
-        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
-                             [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); });
+        run_strips<uint16_t>(
+            p, r0, r1, cp, 32, k_micro_bf16,
+            decoded_strips<uint16_t>(cp, [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); }));
         return;
     case dtype::fp4_e2m1:
         if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols != 32)) {
             fused_gemv(p, r0, r1, cp, fused_f4{tables()});
             return;
         }
-        run_strips<uint16_t>(p, r0, r1, cp, 32, k_micro_bf16,
-                             [&](int64_t r, uint16_t* out) { decode_row_f4(p, r, out, cp); });
+        run_strips<uint16_t>(
+            p, r0, r1, cp, 32, k_micro_bf16,
+            decoded_strips<uint16_t>(cp, [&](int64_t r, uint16_t* out) { decode_row_f4(p, r, out, cp); }));
         return;
     default:
         return; // the dispatcher only sends weight types
