@@ -8,28 +8,6 @@ TEST_NAME=serve
 # shellcheck source=serve_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_common.sh"
 
-# Starts the server in the background and sets PORT from its "serving ... on" line (60 s bound:
-# the first start generates the demo model).
-start_server() {
-    : > "$TMP/server.log"
-    "$BIN" serve --port 0 --host 127.0.0.1 --data-dir "$TMP/data" "$@" 2> "$TMP/server.log" &
-    SERVER_PID=$!
-    PORT=""
-    for _ in $(seq 1 600); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            fail "the server exited before listening"
-        fi
-        line="$(grep -m1 -E '^cachalot: serving .* on http://127\.0\.0\.1:[0-9]+$' "$TMP/server.log" || true)"
-        if [[ -n "$line" ]]; then
-            PORT="${line##*:}"
-            break
-        fi
-        sleep 0.1
-    done
-    [[ -n "$PORT" ]] || fail "no listening line within 60 s"
-    BASE="http://127.0.0.1:$PORT"
-}
-
 # Stops the server with SIGTERM and checks it exits 0 within 10 s.
 stop_server() {
     kill -TERM "$SERVER_PID"

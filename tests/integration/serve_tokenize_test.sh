@@ -9,22 +9,8 @@ TEST_NAME=serve-tokenize
 # shellcheck source=serve_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_common.sh"
 
-# Starts the server and sets PORT from its "serving ... on" line (120 s bound: the first start
-# generates and loads the demo model).
-"$BIN" serve --port 0 --host 127.0.0.1 --data-dir "$TMP/data" 2> "$TMP/server.log" &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 1200); do
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited before listening"
-    line="$(grep -m1 -E '^cachalot: serving .* on http://127\.0\.0\.1:[0-9]+$' "$TMP/server.log" || true)"
-    if [[ -n "$line" ]]; then
-        PORT="${line##*:}"
-        break
-    fi
-    sleep 0.1
-done
-[[ -n "$PORT" ]] || fail "no listening line within 120 s"
-BASE="http://127.0.0.1:$PORT"
+# 120 s bound: the first start generates and loads the demo model.
+SERVER_START_S=120 start_server
 MODEL_DIR="$TMP/data/models/cachalot-demo"
 grep -qE '^cachalot: loaded cachalot-demo from .* in [0-9.]+ s: layers=[0-9]+ hidden=[0-9]+ vocab=[0-9]+' \
     "$TMP/server.log" || fail "no load line naming the model's size"
