@@ -522,6 +522,95 @@ void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec
     }
 }
 
+// FP4 with row-wise scales per 32 columns and whole 64-column chunks (every expert in the
+// models we serve): the same decode and dot sequence as fused_tile<RT, TT, fused_f4>, so the same
+// bits, without its per-row bounds, mask and scale-pointer work. That bookkeeping was most of the
+// instructions per chunk, and expert GEMV is bound by them, not by memory.
+bool f4_plain(const matmul_problem& p) {
+    return p.scales && p.scale_block_cols == 32 && p.scale_block_rows == 1 && p.cols % k_chunk == 0 &&
+           p.scale_row_stride * 32 >= p.cols;
+}
+
+template <int RT, int TT>
+void fused_tile_f4(const matmul_problem& p, int64_t r0) {
+    const uint16_t* x = static_cast<const uint16_t*>(p.x_packed);
+    const int64_t xs = p.x_packed_stride / 2;
+    const int64_t rb = p.row_bytes, srs = p.scale_row_stride;
+    const uint8_t* w = p.data + r0 * rb;
+    const uint8_t* sc = p.scales + (p.first_row + r0) * srs;
+    const uint8_t* f4 = reinterpret_cast<const uint8_t*>(tables().f4);
+    const __m512i low4 = _mm512_set1_epi16(0x0f);
+    const __m512i upper = _mm512_mask_broadcast_i64x4(_mm512_setzero_si512(), 0xf0, _mm256_set1_epi16(0x10));
+    const int64_t ahead = RT * rb;
+    __m512 acc[RT][TT];
+#pragma GCC unroll 8
+    for (int i = 0; i < RT; ++i) {
+#pragma GCC unroll 8
+        for (int t = 0; t < TT; ++t) {
+            acc[i][t] = _mm512_setzero_ps();
+        }
+    }
+    const int64_t n_chunks = p.cols / k_chunk;
+    for (int64_t k = 0; k < n_chunks; ++k) {
+        __m512bh xa[TT], xb[TT];
+#pragma GCC unroll 8
+        for (int t = 0; t < TT; ++t) {
+            xa[t] = (__m512bh)_mm512_load_si512(x + t * xs + k * k_chunk);
+            xb[t] = (__m512bh)_mm512_load_si512(x + t * xs + k * k_chunk + 32);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < RT; ++i) {
+            const uint8_t* wi = w + i * rb + k * 32;
+            const uint8_t* si = sc + i * srs + k * 2;
+            _mm_prefetch(reinterpret_cast<const char*>(wi) + ahead, _MM_HINT_T0);
+            const __m512i table =
+                _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_load_si256((const __m256i*)(f4 + 32 * si[0]))),
+                                   _mm256_load_si256((const __m256i*)(f4 + 32 * si[1])), 1);
+            const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)wi));
+            const __m512i a = _mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(v, low4, upper, 0xea), table);
+            const __m512i b = _mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(v, 4), upper), table);
+#pragma GCC unroll 8
+            for (int t = 0; t < TT; ++t) {
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)a, xa[t]);
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], (__m512bh)b, xb[t]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) {
+        store_rows<RT>(&acc[0][t], TT, p.y + t * p.rows + r0);
+    }
+}
+
+template <int TT>
+void fused_rows_f4(const matmul_problem& p, int64_t r0, int64_t r1) {
+    constexpr int RT = TT == 1 ? 8 : TT == 2 ? 6 : 4;
+    int64_t r = r0;
+    for (; r + RT <= r1; r += RT) {
+        fused_tile_f4<RT, TT>(p, r);
+    }
+    for (; r < r1; ++r) {
+        fused_tile_f4<1, TT>(p, r);
+    }
+}
+
+void fused_gemv_f4(const matmul_problem& p, int64_t r0, int64_t r1) {
+    switch (p.n_tokens) {
+    case 1:
+        fused_rows_f4<1>(p, r0, r1);
+        return;
+    case 2:
+        fused_rows_f4<2>(p, r0, r1);
+        return;
+    case 3:
+        fused_rows_f4<3>(p, r0, r1);
+        return;
+    default:
+        fused_rows_f4<4>(p, r0, r1);
+        return;
+    }
+}
+
 template <class Dec>
 void fused_gemv(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec dec) {
     switch (p.n_tokens) {
@@ -682,6 +771,10 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
             decoded_strips<uint16_t>(cp, [&](int64_t r, uint16_t* out) { decode_row_f8(p, r, out, cp); }));
         return;
     case dtype::fp4_e2m1:
+        if (p.n_tokens <= k_max_fused_tokens && f4_plain(p)) {
+            fused_gemv_f4(p, r0, r1);
+            return;
+        }
         if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols != 32)) {
             fused_gemv(p, r0, r1, cp, fused_f4{tables()});
             return;
