@@ -140,11 +140,7 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
         std::vector<double> C(size_t(n * n));
         for (int64_t r = r0; r < r1; ++r) {
             const float* f = X + r * nD;
-            double ss = 0.0;
-            for (int64_t i = 0; i < nD; ++i) {
-                ss += double(f[i]) * double(f[i]);
-            }
-            double rho = 1.0 / std::sqrt(ss / double(nD) + cfg.rms_norm_eps);
+            double rho = 1.0 / std::sqrt(sum_squares(f, nD) / double(nD) + cfg.rms_norm_eps);
             for (int64_t j = 0; j < M; ++j) {
                 m[size_t(j)] = rho * double(mix[size_t(r * M + j)]);
             }
@@ -204,11 +200,7 @@ void hc_post(const model_config& cfg, const float* Y, const float* post, const f
 /// HCHead: y[D] = Σ_k pre_k·X[k] with pre from hc_head_*.
 void hc_head(const model_config& cfg, const hc_weights& hw, const float* X, float* y) {
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size, nD = n * D;
-    double ss = 0.0;
-    for (int64_t i = 0; i < nD; ++i) {
-        ss += double(X[i]) * double(X[i]);
-    }
-    double rho = 1.0 / std::sqrt(ss / double(nD) + cfg.rms_norm_eps);
+    double rho = 1.0 / std::sqrt(sum_squares(X, nD) / double(nD) + cfg.rms_norm_eps);
     std::fill(y, y + D, 0.0f);
     for (int64_t k = 0; k < n; ++k) {
         double mk = rho * double(dot_f32(hw.fn.data() + k * nD, X, nD));

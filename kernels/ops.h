@@ -35,6 +35,9 @@ std::string_view cpu_backend_name();
 /// out[i] = x[i] * w[i] / sqrt(mean(x^2) + eps); w may be null (weightless rms).
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
 
+/// Σ x[i]² in double, with a fixed reduction order (eight partial sums).
+double sum_squares(const float* x, int64_t n);
+
 /// Dot product with a fixed reduction order.
 float dot_f32(const float* a, const float* b, int64_t n);
 

@@ -28,12 +28,13 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-// Cloned like dot_f32: eight double partial sums, so the sum of squares vectorises instead of
-// waiting on one long chain of dependent adds, with the same bits on every clone.
+// Cloned like dot_f32: eight double partial sums, so the sum vectorises instead of waiting on
+// one long chain of dependent adds, with the same bits on every clone.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+double
+sum_squares(const float* x, int64_t n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -45,7 +46,15 @@ void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
     for (; i < n; ++i) {
         ss += double(x[i]) * double(x[i]);
     }
-    const float r = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    return ss;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+    const float r = float(1.0 / std::sqrt(sum_squares(x, n) / double(n) + double(eps)));
+    int64_t i = 0;
     if (w) {
         for (i = 0; i < n; ++i) {
             out[i] = x[i] * r * w[i];
