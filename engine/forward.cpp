@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "engine/model.h"
+#include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/compress_pool.h"
 #include "kernels/sinkhorn.h"
@@ -459,14 +460,7 @@ void expert_ffn(const expert_weights& ew, const float* x, int64_t m, float limit
     scratch h1(m * I), h3(m * I);
     matmul(ew.w1, x, m, h1.data(), prec, pool);
     matmul(ew.w3, x, m, h3.data(), prec, pool);
-    for (int64_t i = 0; i < m * I; ++i) {
-        float g = h1[size_t(i)], u = h3[size_t(i)];
-        if (limit > 0.0f) {
-            g = std::min(g, limit);
-            u = std::clamp(u, -limit, limit);
-        }
-        h1[size_t(i)] = g / (1.0f + std::exp(-g)) * u;
-    }
+    swiglu(h1.data(), h3.data(), m * I, limit, h1.data(), prec);
     matmul(ew.w2, h1.data(), m, y, prec, pool);
 }
 
