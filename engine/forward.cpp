@@ -541,16 +541,33 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
     // every thread, so whole experts go to threads (their matmuls then run inline). Prefill
     // gives each expert many tokens, and the matmuls split their rows across threads instead.
     // Either way every output element is computed the same way, so the results are identical.
+    // The shared expert then joins the same region as its first job (the largest, so it starts
+    // first): one fork-join per MoE layer instead of four.
     const int64_t n_active = int64_t(active.size());
+    auto run_shared = [&] {
+        if (mw.has_shared) {
+            expert_ffn(mw.shared, x, N, limit, out, prec, pool);
+        } else {
+            std::fill(out, out + N * D, 0.0f);
+        }
+    };
     if (n_active > 1 && N * K <= 4 * n_active) {
-        pool.parallel_for(n_active, 1, run_experts, /*max_chunk=*/1);
+        const int64_t first = 1; // job 0 is the shared expert
+        pool.parallel_for(
+            first + n_active, 1,
+            [&](int64_t j0, int64_t j1) {
+                for (int64_t j = j0; j < j1; ++j) {
+                    if (j < first) {
+                        run_shared();
+                    } else {
+                        run_experts(j - first, j - first + 1);
+                    }
+                }
+            },
+            /*max_chunk=*/1);
     } else {
         run_experts(0, n_active);
-    }
-    if (mw.has_shared) {
-        expert_ffn(mw.shared, x, N, limit, out, prec, pool);
-    } else {
-        std::fill(out, out + N * D, 0.0f);
+        run_shared();
     }
     pool.parallel_for(N, 8, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
