@@ -265,13 +265,10 @@ void feed_compressor(compressor_state& cs, const compressor_weights& cw, const s
     }
 }
 
-/// a = Wkv_c·x, b = Wg_c·x + ape[p mod r] for every row.
-void compressor_inputs(const compressor_weights& cw, const float* x, const batch_rows& rows, float* a, float* b,
-                       precision prec, thread_pool& pool) {
-    const int64_t N = rows.size(), width = cw.wkv.rows;
-    matmul(cw.wkv, x, N, a, prec, pool);
-    matmul(cw.wgate, x, N, b, prec, pool);
-    for (int64_t r = 0; r < N; ++r) {
+/// b[r] += ape[p mod ratio] for every row (the gate's position bias; b = Wg_c·x on entry).
+void add_ape(const compressor_weights& cw, const batch_rows& rows, float* b) {
+    const int64_t width = cw.wgate.rows;
+    for (int64_t r = 0; r < rows.size(); ++r) {
         const float* ape = cw.ape.data() + (rows.pos[size_t(r)] % cw.ratio) * width;
         for (int64_t i = 0; i < width; ++i) {
             b[r * width + i] += ape[i];
@@ -297,11 +294,31 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window, ql = cfg.q_lora_rank;
     const float eps = float(cfg.rms_norm_eps);
 
-    scratch cq(N * ql), q(N * H * d), kv(N * d);
-    matmul(aw.wq_a, x, N, cq.data(), prec, pool);
+    const int64_t c_width = aw.has_compressor ? aw.compressor.wkv.rows : 0;
+    const int64_t i_width = aw.has_indexer ? aw.indexer.compressor.wkv.rows : 0;
+    const int64_t nI = cfg.index_n_heads, dI = cfg.index_head_dim;
+    scratch cq(N * ql), q(N * H * d), kv(N * d), ca(N * c_width), cb(N * c_width), ia(N * i_width), ib(N * i_width);
+    std::vector<float> iq, iw;
+    // Every projection of x, then every projection of the query's low-rank state, each as one
+    // parallel region (batched decode would otherwise pay a fork-join per small matmul).
+    std::vector<matmul_task> from_x = {{aw.wq_a, x, cq.data()}, {aw.wkv, x, kv.data()}};
+    std::vector<matmul_task> from_cq = {{aw.wq_b, cq.data(), q.data()}};
+    if (aw.has_compressor) {
+        from_x.push_back({aw.compressor.wkv, x, ca.data()});
+        from_x.push_back({aw.compressor.wgate, x, cb.data()});
+    }
+    if (aw.has_indexer) {
+        const auto& ix = aw.indexer;
+        iq.resize(size_t(N * nI * dI));
+        iw.resize(size_t(N * nI));
+        from_x.push_back({ix.compressor.wkv, x, ia.data()});
+        from_x.push_back({ix.compressor.wgate, x, ib.data()});
+        from_x.push_back({ix.weights_proj, x, iw.data()});
+        from_cq.push_back({ix.wq_b, cq.data(), iq.data()});
+    }
+    matmul_group(from_x, N, prec, pool);
     rmsnorm_rows(cq.data(), aw.q_norm.data(), N, ql, eps, cq.data());
-    matmul(aw.wq_b, cq.data(), N, q.data(), prec, pool);
-    matmul(aw.wkv, x, N, kv.data(), prec, pool);
+    matmul_group(from_cq, N, prec, pool);
     // Each row's rotation angles, computed once for its query heads, key, indexer heads and the
     // inverse rotation of its outputs.
     std::vector<double> angles(static_cast<size_t>(N * dr));
@@ -323,31 +340,23 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     // Compressed entries (and indexer keys) the rows complete, in position order per sequence.
     if (aw.has_compressor) {
         const auto& cw = aw.compressor;
-        scratch a(N * cw.wkv.rows), b(N * cw.wkv.rows);
-        compressor_inputs(cw, x, rows, a.data(), b.data(), prec, pool);
+        add_ape(cw, rows, cb.data());
         pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
             for (int64_t i = s0; i < s1; ++i) {
                 const seq_rows& sq = rows.seqs[size_t(i)];
-                feed_compressor(sq.layer->compressor, cw, sq, a.data(), b.data(), rt, eps, prec);
+                feed_compressor(sq.layer->compressor, cw, sq, ca.data(), cb.data(), rt, eps, prec);
             }
         });
     }
-    const int64_t nI = cfg.index_n_heads, dI = cfg.index_head_dim;
-    std::vector<float> iq, iw;
     if (aw.has_indexer) {
         const auto& ix = aw.indexer;
-        scratch a(N * ix.compressor.wkv.rows), b(N * ix.compressor.wkv.rows);
-        compressor_inputs(ix.compressor, x, rows, a.data(), b.data(), prec, pool);
+        add_ape(ix.compressor, rows, ib.data());
         pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
             for (int64_t i = s0; i < s1; ++i) {
                 const seq_rows& sq = rows.seqs[size_t(i)];
-                feed_compressor(sq.layer->index_compressor, ix.compressor, sq, a.data(), b.data(), rt, eps, prec);
+                feed_compressor(sq.layer->index_compressor, ix.compressor, sq, ia.data(), ib.data(), rt, eps, prec);
             }
         });
-        iq.resize(size_t(N * nI * dI));
-        iw.resize(size_t(N * nI));
-        matmul(ix.wq_b, cq.data(), N, iq.data(), prec, pool);
-        matmul(ix.weights_proj, x, N, iw.data(), prec, pool);
         const float w_scale = float(1.0 / std::sqrt(double(nI)) / std::sqrt(double(dI)));
         for (int64_t r = 0; r < N; ++r) {
             for (int64_t h = 0; h < nI; ++h) {
@@ -458,8 +467,8 @@ void expert_ffn(const expert_weights& ew, const float* x, int64_t m, float limit
                 thread_pool& pool) {
     const int64_t I = ew.w1.rows;
     scratch h1(m * I), h3(m * I);
-    matmul(ew.w1, x, m, h1.data(), prec, pool);
-    matmul(ew.w3, x, m, h3.data(), prec, pool);
+    const matmul_task gate_up[] = {{ew.w1, x, h1.data()}, {ew.w3, x, h3.data()}};
+    matmul_group(gate_up, m, prec, pool);
     swiglu(h1.data(), h3.data(), m * I, limit, h1.data(), prec);
     matmul(ew.w2, h1.data(), m, y, prec, pool);
 }

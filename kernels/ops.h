@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "kernels/result.h"
@@ -22,6 +23,20 @@ enum class precision : uint8_t {
 /// fixed order, so results do not depend on the number of threads.
 void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision p,
             thread_pool& pool = thread_pool::global());
+
+/// One member of a matmul group: y = x · wᵀ.
+struct matmul_task {
+    weight_view w;
+    const float* x = nullptr;
+    float* y = nullptr;
+};
+
+/// Independent matmuls over the same number of tokens as one parallel region: their rows are
+/// split across the pool together, so a small one neither leaves threads idle nor costs a
+/// fork-join of its own (batched decode runs dozens a layer). Every output element is computed
+/// exactly as matmul() computes it.
+void matmul_group(std::span<const matmul_task> tasks, int64_t n_tokens, precision p,
+                  thread_pool& pool = thread_pool::global());
 
 /// Name of the CPU backend `fast` uses on this machine ("avx512", "avx2", "reference").
 std::string_view cpu_backend_name();

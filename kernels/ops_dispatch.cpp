@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/matmul_cpu.h"
@@ -88,11 +89,7 @@ thread_local activation_buffer t_activations;
 
 constexpr int64_t k_row_unit = 16; // rows per parallel_for index: whole micro tiles per chunk
 
-void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y,
-                thread_pool& pool) {
-    if (n_tokens <= 0 || w.rows <= 0) {
-        return;
-    }
+matmul_problem make_problem(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y) {
     matmul_problem p;
     p.type = w.type;
     p.rows = w.rows;
@@ -107,17 +104,78 @@ void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, in
     p.x = x;
     p.n_tokens = n_tokens;
     p.x_packed_stride = k.packed_x_bytes(w.type, w.cols);
-    p.x_packed = t_activations.get(size_t(p.x_packed_stride * n_tokens));
     p.y = y;
+    return p;
+}
+
+// Row units of at least ~256K multiply-adds each, so that small matmuls do not wake the pool for
+// nothing.
+int64_t min_units_for(int64_t macs_per_unit) {
+    return std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, macs_per_unit));
+}
+
+void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y,
+                thread_pool& pool) {
+    if (n_tokens <= 0 || w.rows <= 0) {
+        return;
+    }
+    matmul_problem p = make_problem(k, w, x, n_tokens, y);
+    p.x_packed = t_activations.get(size_t(p.x_packed_stride * n_tokens));
 
     const int64_t cols = std::max<int64_t>(1, w.cols);
     pool.parallel_for(n_tokens, std::max<int64_t>(1, 32768 / cols),
                       [&](int64_t t0, int64_t t1) { k.pack_x(p, t0, t1); });
-    // Chunks of at least ~256K multiply-adds so that small matmuls do not wake the pool for nothing.
     const int64_t n_units = (w.rows + k_row_unit - 1) / k_row_unit;
-    const int64_t min_units = std::max<int64_t>(1, (int64_t(1) << 18) / (k_row_unit * cols * n_tokens));
-    pool.parallel_for(n_units, min_units, [&](int64_t u0, int64_t u1) {
+    pool.parallel_for(n_units, min_units_for(k_row_unit * cols * n_tokens), [&](int64_t u0, int64_t u1) {
         k.compute_rows(p, u0 * k_row_unit, std::min(w.rows, u1 * k_row_unit));
+    });
+}
+
+void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks, int64_t n_tokens,
+                      thread_pool& pool) {
+    std::vector<matmul_problem> problems;
+    std::vector<int64_t> first_unit; // per problem, then the total
+    problems.reserve(tasks.size());
+    int64_t packed_bytes = 0, units = 0, macs = 0;
+    for (const matmul_task& t : tasks) {
+        if (t.w.rows <= 0) {
+            continue;
+        }
+        problems.push_back(make_problem(k, t.w, t.x, n_tokens, t.y));
+        packed_bytes += problems.back().x_packed_stride * n_tokens;
+        first_unit.push_back(units);
+        units += (t.w.rows + k_row_unit - 1) / k_row_unit;
+        macs += t.w.rows * std::max<int64_t>(1, t.w.cols) * n_tokens;
+    }
+    first_unit.push_back(units);
+    if (problems.empty()) {
+        return;
+    }
+    // Members that read the same x in the same packed form share one packing.
+    auto* packed = static_cast<uint8_t*>(t_activations.get(size_t(packed_bytes)));
+    for (size_t i = 0; i < problems.size(); ++i) {
+        matmul_problem& p = problems[i];
+        for (size_t j = 0; j < i && !p.x_packed; ++j) {
+            const matmul_problem& q = problems[j];
+            if (q.x == p.x && q.type == p.type && q.cols == p.cols) {
+                p.x_packed = q.x_packed;
+            }
+        }
+        if (!p.x_packed) {
+            p.x_packed = packed;
+            packed += p.x_packed_stride * n_tokens;
+            k.pack_x(p, 0, n_tokens);
+        }
+    }
+    pool.parallel_for(units, min_units_for(macs / units), [&](int64_t u0, int64_t u1) {
+        size_t i = size_t(std::upper_bound(first_unit.begin(), first_unit.end(), u0) - first_unit.begin()) - 1;
+        for (int64_t u = u0; u < u1; ++i) {
+            const matmul_problem& p = problems[i];
+            const int64_t end = std::min(u1, first_unit[i + 1]);
+            const int64_t r0 = (u - first_unit[i]) * k_row_unit;
+            k.compute_rows(p, r0, std::min(p.rows, (end - first_unit[i]) * k_row_unit));
+            u = end;
+        }
     });
 }
 
@@ -130,6 +188,24 @@ void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, pr
         return;
     }
     matmul_reference(w, x, n_tokens, y, pool);
+}
+
+void matmul_group(std::span<const matmul_task> tasks, int64_t n_tokens, precision p, thread_pool& pool) {
+    if (n_tokens <= 0) {
+        return;
+    }
+    const matmul_kernel* k = p == precision::fast ? chosen_kernel() : nullptr;
+    std::vector<matmul_task> covered;
+    for (const matmul_task& t : tasks) {
+        if (k && kernel_covers(t.w)) {
+            covered.push_back(t);
+        } else {
+            matmul_reference(t.w, t.x, n_tokens, t.y, pool);
+        }
+    }
+    if (!covered.empty()) {
+        run_kernel_group(*k, covered, n_tokens, pool);
+    }
 }
 
 status matmul_on_backend(std::string_view backend, const weight_view& w, const float* x, int64_t n_tokens, float* y,

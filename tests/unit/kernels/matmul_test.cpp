@@ -272,3 +272,36 @@ TEST_CASE("fast matmul runs the backend it names and exact precision keeps the r
     REQUIRE(matmul_on_backend("reference", w.view, x.data(), 3, ref.data(), pool).ok());
     CHECK(std::memcmp(exact.data(), ref.data(), exact.size() * 4) == 0);
 }
+
+TEST_CASE("matmul_group computes every member exactly as matmul does, in both precisions") {
+    thread_pool pool(2);
+    // Mixed types and sizes, one row slice, and an FP4 width the kernels leave to the reference.
+    test_weight a(dtype::f8_e4m3, 130, 256, 41), b(dtype::fp4_e2m1, 64, 512, 42), c(dtype::bf16, 8, 512, 43),
+        d(dtype::f32, 24, 300, 44), e(dtype::fp4_e2m1, 5, 30, 45);
+    const weight_view views[] = {a.view, b.view, c.view, d.view, e.view, a.view.slice_rows(7, 50)};
+    for (precision p : {precision::exact, precision::fast}) {
+        for (int64_t n_tokens : {1, 4, 16}) {
+            CAPTURE(n_tokens);
+            std::vector<std::vector<float>> xs, want, got;
+            std::vector<matmul_task> tasks;
+            uint32_t seed = 500;
+            xs.reserve(std::size(views));
+            for (const weight_view& w : views) {
+                xs.push_back(random_activations(n_tokens * w.cols, seed++));
+                want.emplace_back(size_t(n_tokens * w.rows));
+                got.emplace_back(size_t(n_tokens * w.rows), -1.0f);
+            }
+            for (size_t i = 0; i < std::size(views); ++i) {
+                // The slice reads the first member's x: the group packs it once for both.
+                const float* x = i + 1 == std::size(views) ? xs[0].data() : xs[i].data();
+                matmul(views[i], x, n_tokens, want[i].data(), p, pool);
+                tasks.push_back({views[i], x, got[i].data()});
+            }
+            matmul_group(tasks, n_tokens, p, pool);
+            for (size_t i = 0; i < std::size(views); ++i) {
+                CAPTURE(i);
+                CHECK(std::memcmp(want[i].data(), got[i].data(), want[i].size() * 4) == 0);
+            }
+        }
+    }
+}
