@@ -35,9 +35,12 @@ inline __m512 exp_neg(__m512 x) {
     return _mm512_mask_scalef_ps(p, 0xFFFF, p, n);
 }
 
-/// s[h * ld + j] = scale · q_h · k_j for HB heads and KB keys.
+/// s[h * ld + j] = scale · q_h · k_j for HB heads and KB keys. With `next` (KB keys of the next
+/// tile), their lines are prefetched alongside: a decode row's keys lie in scattered ring and
+/// entry rows, each a fresh stream the hardware prefetcher would pick up only part way.
 template <int HB, int KB>
-inline void dot_tile(const float* q, int64_t d, const float* const* keys, float scale, float* s, int64_t ld) {
+inline void dot_tile(const float* q, int64_t d, const float* const* keys, float scale, float* s, int64_t ld,
+                     const float* const* next = nullptr) {
     __m512 acc[HB][KB];
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
@@ -51,6 +54,9 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
 #pragma GCC unroll 4
         for (int j = 0; j < KB; ++j) {
             k[j] = _mm512_loadu_ps(keys[j] + i);
+            if (next) {
+                _mm_prefetch(reinterpret_cast<const char*>(next[j] + i), _MM_HINT_T0);
+            }
         }
 #pragma GCC unroll 4
         for (int h = 0; h < HB; ++h) {
@@ -81,7 +87,7 @@ inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_
                      int64_t ld) {
     int64_t j = 0;
     for (; j + 4 <= nk; j += 4) {
-        dot_tile<HB, 4>(q, d, keys + j, scale, s + j, ld);
+        dot_tile<HB, 4>(q, d, keys + j, scale, s + j, ld, j + 8 <= nk ? keys + j + 4 : nullptr);
     }
     for (; j < nk; ++j) {
         dot_tile<HB, 1>(q, d, keys + j, scale, s + j, ld);
