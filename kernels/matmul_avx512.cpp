@@ -563,9 +563,10 @@ void fused_tile_f4(const matmul_problem& p, int64_t r0) {
             const uint8_t* wi = w + i * rb + k * 32;
             const uint8_t* si = sc + i * srs + k * 2;
             _mm_prefetch(reinterpret_cast<const char*>(wi) + ahead, _MM_HINT_T0);
-            const __m512i table =
-                _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_load_si256((const __m256i*)(f4 + 32 * si[0]))),
-                                   _mm256_load_si256((const __m256i*)(f4 + 32 * si[1])), 1);
+            // Masked broadcasts: GCC 12's zero-extension and insert read an "undefined" vector.
+            const __m512i table = _mm512_mask_broadcast_i64x4(
+                _mm512_maskz_broadcast_i64x4(0x0f, _mm256_load_si256((const __m256i*)(f4 + 32 * si[0]))), 0xf0,
+                _mm256_load_si256((const __m256i*)(f4 + 32 * si[1])));
             const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)wi));
             const __m512i a = _mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(v, low4, upper, 0xea), table);
             const __m512i b = _mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(v, 4), upper), table);
