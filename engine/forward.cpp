@@ -110,9 +110,8 @@ private:
     block b_;
 };
 
-inline float sigmoid(double x) {
-    return float(1.0 / (1.0 + std::exp(-x)));
-}
+// Batches up to this many rows are decode-like: per-row work beats one small matmul for all.
+constexpr int64_t k_decode_rows = 64;
 
 void rmsnorm_rows(const float* x, const float* w, int64_t n_rows, int64_t dim, float eps, float* out) {
     for (int64_t r = 0; r < n_rows; ++r) {
@@ -128,22 +127,34 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size, nD = n * D;
     const int64_t M = (2 + n) * n;
     const double eps = cfg.hc_eps;
-    // The mixing logits of every row as one F32 matmul (exact: the same dot_f32 per element).
+    // The mixing logits through the F32 matmul (exact: the same dot_f32 per element). Prefill
+    // runs it once for all rows; decode-sized batches one row at a time on the thread that owns
+    // the row, because a 24-row matmul splits its rows two to one across threads and copies x
+    // first (~4x slower at 16 rows). Its results do not depend on the token count: same bits.
     weight_view fn;
     fn.type = dtype::f32;
     fn.rows = M;
     fn.cols = nD;
     fn.data = hw.fn.data();
-    scratch mix(N * M);
-    matmul(fn, X, N, mix.data(), prec, pool);
+    const bool per_row = N <= k_decode_rows;
+    scratch mix(per_row ? 0 : N * M);
+    if (!per_row) {
+        matmul(fn, X, N, mix.data(), prec, pool);
+    }
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row_mix(per_row ? static_cast<size_t>(M) : 0);
         std::vector<double> m(static_cast<size_t>(M));
         std::vector<double> C(size_t(n * n));
         for (int64_t r = r0; r < r1; ++r) {
             const float* f = X + r * nD;
+            const float* mr = mix.data() + r * M;
+            if (per_row) {
+                matmul(fn, f, 1, row_mix.data(), prec, pool);
+                mr = row_mix.data();
+            }
             double rho = 1.0 / std::sqrt(sum_squares(f, nD) / double(nD) + cfg.rms_norm_eps);
             for (int64_t j = 0; j < M; ++j) {
-                m[size_t(j)] = rho * double(mix[size_t(r * M + j)]);
+                m[size_t(j)] = rho * double(mr[j]);
             }
             float* ur = u + r * D;
             std::fill(ur, ur + D, 0.0f);
