@@ -114,6 +114,12 @@ int64_t min_units_for(int64_t macs_per_unit) {
     return std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, macs_per_unit));
 }
 
+// Packs p's activations, split over tokens when there are enough of them to pay for a fork.
+void pack_tokens(const matmul_kernel& k, const matmul_problem& p, thread_pool& pool) {
+    pool.parallel_for(p.n_tokens, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.cols)),
+                      [&](int64_t t0, int64_t t1) { k.pack_x(p, t0, t1); });
+}
+
 void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y,
                 thread_pool& pool) {
     if (n_tokens <= 0 || w.rows <= 0) {
@@ -123,8 +129,7 @@ void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, in
     p.x_packed = t_activations.get(size_t(p.x_packed_stride * n_tokens));
 
     const int64_t cols = std::max<int64_t>(1, w.cols);
-    pool.parallel_for(n_tokens, std::max<int64_t>(1, 32768 / cols),
-                      [&](int64_t t0, int64_t t1) { k.pack_x(p, t0, t1); });
+    pack_tokens(k, p, pool);
     const int64_t n_units = (w.rows + k_row_unit - 1) / k_row_unit;
     pool.parallel_for(n_units, min_units_for(k_row_unit * cols * n_tokens), [&](int64_t u0, int64_t u1) {
         k.compute_rows(p, u0 * k_row_unit, std::min(w.rows, u1 * k_row_unit));
@@ -163,7 +168,7 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
         if (!p.x_packed) {
             p.x_packed = packed;
             packed += p.x_packed_stride * n_tokens;
-            k.pack_x(p, 0, n_tokens);
+            pack_tokens(k, p, pool);
         }
     }
     pool.parallel_for(units, min_units_for(macs / units), [&](int64_t u0, int64_t u1) {
