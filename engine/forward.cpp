@@ -456,21 +456,16 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         }
     }
 
-    // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z). The groups'
-    // matmuls run as one parallel region.
+    // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z).
     const int64_t g = cfg.o_groups, R = cfg.o_lora_rank, gw = H * d / g;
-    scratch og(N * g * gw), zg(N * g * R), z(N * g * R);
-    std::vector<matmul_task> groups;
+    scratch og(N * gw), zg(N * R), z(N * g * R);
     for (int64_t i = 0; i < g; ++i) {
         for (int64_t r = 0; r < N; ++r) {
-            std::memcpy(og.data() + (i * N + r) * gw, O.data() + r * H * d + i * gw, size_t(gw) * sizeof(float));
+            std::memcpy(og.data() + r * gw, O.data() + r * H * d + i * gw, size_t(gw) * sizeof(float));
         }
-        groups.push_back({aw.wo_a.slice_rows(i * R, R), og.data() + i * N * gw, zg.data() + i * N * R});
-    }
-    matmul_group(groups, N, prec, pool);
-    for (int64_t i = 0; i < g; ++i) {
+        matmul(aw.wo_a.slice_rows(i * R, R), og.data(), N, zg.data(), prec, pool);
         for (int64_t r = 0; r < N; ++r) {
-            std::memcpy(z.data() + r * g * R + i * R, zg.data() + (i * N + r) * R, size_t(R) * sizeof(float));
+            std::memcpy(z.data() + r * g * R + i * R, zg.data() + r * R, size_t(R) * sizeof(float));
         }
     }
     matmul(aw.wo_b, z.data(), N, out, prec, pool);
