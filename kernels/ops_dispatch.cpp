@@ -136,8 +136,7 @@ void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, in
     });
 }
 
-void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks, int64_t n_tokens,
-                      thread_pool& pool) {
+void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks, int64_t n_tokens, thread_pool& pool) {
     std::vector<matmul_problem> problems;
     std::vector<int64_t> first_unit; // per problem, then the total
     problems.reserve(tasks.size());
