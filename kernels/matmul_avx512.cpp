@@ -525,7 +525,9 @@ void fused_rows(const matmul_problem& p, int64_t r0, int64_t r1, int64_t cp, Dec
 // FP4 with row-wise scales per 32 columns and whole 64-column chunks (every expert in the
 // models we serve): the same decode and dot sequence as fused_tile<RT, TT, fused_f4>, so the same
 // bits, without its per-row bounds, mask and scale-pointer work. That bookkeeping was most of the
-// instructions per chunk, and expert GEMV is bound by them, not by memory.
+// instructions per chunk, and expert GEMV is bound by them, not by memory. A decoder for
+// fused_tile instead of this copy of its loop measured 5-8 % slower on expert-sized matrices
+// (its per-row pointer arrays spill; here rows are one base and a stride).
 bool f4_plain(const matmul_problem& p) {
     return p.scales && p.scale_block_cols == 32 && p.scale_block_rows == 1 && p.cols % k_chunk == 0 &&
            p.scale_row_stride * 32 >= p.cols;
