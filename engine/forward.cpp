@@ -183,28 +183,8 @@ void hc_post(const model_config& cfg, const float* Y, const float* post, const f
              thread_pool& pool) {
     const int64_t n = cfg.hc_mult, D = cfg.hidden_size;
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<float> old(size_t(n * D));
         for (int64_t r = r0; r < r1; ++r) {
-            float* xr = X + r * n * D;
-            std::memcpy(old.data(), xr, size_t(n * D) * sizeof(float));
-            const float* y = Y + r * D;
-            const float* C = comb + r * n * n;
-            // Per element: post·y, then + C[j][k]·old[j] for j in order; one pass per j so that
-            // every pass vectorises.
-            for (int64_t k = 0; k < n; ++k) {
-                float* out = xr + k * D;
-                const float pk = post[r * n + k];
-                for (int64_t i = 0; i < D; ++i) {
-                    out[i] = pk * y[i];
-                }
-                for (int64_t j = 0; j < n; ++j) {
-                    const float c = C[j * n + k];
-                    const float* oj = old.data() + j * D;
-                    for (int64_t i = 0; i < D; ++i) {
-                        out[i] += c * oj[i];
-                    }
-                }
-            }
+            mix_streams(Y + r * D, post + r * n, comb + r * n * n, n, D, X + r * n * D);
         }
     });
 }

@@ -50,6 +50,11 @@ std::string_view cpu_backend_name();
 /// out[i] = x[i] * w[i] / sqrt(mean(x^2) + eps); w may be null (weightless rms).
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
 
+/// In place over n streams of d floats, x[k] ← post[k]·y + Σ_j comb[j·n + k]·x[j] (j in order):
+/// the mixing step of hyper-connections. Per element the same operations in the same order on
+/// every ISA clone.
+void mix_streams(const float* y, const float* post, const float* comb, int64_t n, int64_t d, float* x);
+
 /// Σ x[i]² in double, with a fixed reduction order (eight partial sums).
 double sum_squares(const float* x, int64_t n);
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -102,4 +103,44 @@ TEST_CASE("dot_f32 on this machine's ISA clone gives the bits of the plain eight
         mismatches += dot_f32(a.data(), b.data(), n) != plain(a.data(), b.data(), n);
     }
     CHECK(mismatches == 0);
+}
+
+TEST_CASE("mix_streams on this machine's ISA clone gives the bits of the plain per-element order") {
+    auto plain = [](const float* y, const float* post, const float* comb, int64_t n, int64_t d, float* x) {
+        std::vector<float> old(x, x + n * d);
+        for (int64_t k = 0; k < n; ++k) {
+            for (int64_t i = 0; i < d; ++i) {
+                float v = post[k] * y[i];
+                for (int64_t j = 0; j < n; ++j) {
+                    volatile float prod = comb[j * n + k] * old[size_t(j * d + i)]; // no fused multiply-add
+                    v += prod;
+                }
+                x[k * d + i] = v;
+            }
+        }
+    };
+    uint32_t seed = 11;
+    auto next = [&] {
+        seed = seed * 1664525u + 1013904223u;
+        return float(int32_t(seed >> 8) % 20001 - 10000) / 3333.0f;
+    };
+    // Hyper-connection widths around V4's 4 (and past the 16 streams kept on the stack), widths
+    // that are and are not multiples of the block.
+    for (int64_t n : {1, 4, 5, 17}) {
+        for (int64_t d : {7, 64, 100, 512}) {
+            CAPTURE(n);
+            CAPTURE(d);
+            std::vector<float> y(static_cast<size_t>(d)), post(static_cast<size_t>(n)),
+                comb(static_cast<size_t>(n * n)), x(static_cast<size_t>(n * d));
+            for (auto* v : {&y, &post, &comb, &x}) {
+                for (float& f : *v) {
+                    f = next();
+                }
+            }
+            std::vector<float> want = x;
+            plain(y.data(), post.data(), comb.data(), n, d, want.data());
+            mix_streams(y.data(), post.data(), comb.data(), n, d, x.data());
+            CHECK(std::memcmp(want.data(), x.data(), x.size() * sizeof(float)) == 0);
+        }
+    }
 }
