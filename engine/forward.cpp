@@ -256,8 +256,11 @@ void feed_compressor(compressor_state& cs, const compressor_weights& cw, const s
     }
 }
 
-/// b[r] += ape[p mod ratio] for every row (the gate's position bias; b = Wg_c·x on entry).
-void add_ape(const compressor_weights& cw, const batch_rows& rows, float* b) {
+/// Every row's compressor inputs into its sequence's state (the `which` compressor of its layer),
+/// emitting the windows they complete; sequences in parallel. a = Wkv_c·x, b = Wg_c·x on entry,
+/// and b gets the gate's position bias ape[p mod ratio] here.
+void feed_compressors(compressor_state layer_state::*which, const compressor_weights& cw, const batch_rows& rows,
+                      const float* a, float* b, const rope_table& rt, float eps, precision prec, thread_pool& pool) {
     const int64_t width = cw.wgate.rows;
     for (int64_t r = 0; r < rows.size(); ++r) {
         const float* ape = cw.ape.data() + (rows.pos[size_t(r)] % cw.ratio) * width;
@@ -265,6 +268,12 @@ void add_ape(const compressor_weights& cw, const batch_rows& rows, float* b) {
             b[r * width + i] += ape[i];
         }
     }
+    pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t i = s0; i < s1; ++i) {
+            const seq_rows& sq = rows.seqs[size_t(i)];
+            feed_compressor(sq.layer->*which, cw, sq, a, b, rt, eps, prec);
+        }
+    });
 }
 
 /// Indices of the k largest scores, higher score first, ties to the lower index.
@@ -330,24 +339,11 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
 
     // Compressed entries (and indexer keys) the rows complete, in position order per sequence.
     if (aw.has_compressor) {
-        const auto& cw = aw.compressor;
-        add_ape(cw, rows, cb.data());
-        pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
-            for (int64_t i = s0; i < s1; ++i) {
-                const seq_rows& sq = rows.seqs[size_t(i)];
-                feed_compressor(sq.layer->compressor, cw, sq, ca.data(), cb.data(), rt, eps, prec);
-            }
-        });
+        feed_compressors(&layer_state::compressor, aw.compressor, rows, ca.data(), cb.data(), rt, eps, prec, pool);
     }
     if (aw.has_indexer) {
-        const auto& ix = aw.indexer;
-        add_ape(ix.compressor, rows, ib.data());
-        pool.parallel_for(int64_t(rows.seqs.size()), 1, [&](int64_t s0, int64_t s1) {
-            for (int64_t i = s0; i < s1; ++i) {
-                const seq_rows& sq = rows.seqs[size_t(i)];
-                feed_compressor(sq.layer->index_compressor, ix.compressor, sq, ia.data(), ib.data(), rt, eps, prec);
-            }
-        });
+        feed_compressors(&layer_state::index_compressor, aw.indexer.compressor, rows, ia.data(), ib.data(), rt, eps,
+                         prec, pool);
         const float w_scale = float(1.0 / std::sqrt(double(nI)) / std::sqrt(double(dI)));
         for (int64_t r = 0; r < N; ++r) {
             for (int64_t h = 0; h < nI; ++h) {
@@ -552,16 +548,12 @@ void moe(const model_config& cfg, const moe_weights& mw, const batch_rows& rows,
         }
     };
     if (n_active > 1 && N * K <= 4 * n_active) {
-        const int64_t first = 1; // job 0 is the shared expert
+        // Job 0 is the shared expert, job j > 0 routed expert j - 1.
         pool.parallel_for(
-            first + n_active, 1,
+            1 + n_active, 1,
             [&](int64_t j0, int64_t j1) {
                 for (int64_t j = j0; j < j1; ++j) {
-                    if (j < first) {
-                        run_shared();
-                    } else {
-                        run_experts(j - first, j - first + 1);
-                    }
+                    j == 0 ? run_shared() : run_experts(j - 1, j);
                 }
             },
             /*max_chunk=*/1);
