@@ -58,69 +58,59 @@ result<const attention_kernel*> named_kernel(std::string_view backend, int64_t d
     return k;
 }
 
+// Calls the kernel's entry `fn`, or the reference when there is no kernel.
+template <class Fn, class Reference, class... Args>
+void run(const attention_kernel* k, Fn attention_kernel::*fn, Reference reference, Args... args) {
+    if (k) {
+        (k->*fn)(args...);
+    } else {
+        reference(args...);
+    }
+}
+
+// The same on a named variant, or why it cannot run.
+template <class Fn, class Reference, class... Args>
+status run_on(std::string_view backend, int64_t dim, Fn attention_kernel::*fn, Reference reference, Args... args) {
+    auto named = named_kernel(backend, dim);
+    CACHALOT_TRY(named);
+    run(*named, fn, reference, args...);
+    return ok_status();
+}
+
 } // namespace
 
 void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
                                     float scale, const float* sinks, float* scratch, float* out) {
-    if (const attention_kernel* k = attention_kernel_for(d)) {
-        k->sink_heads(q, n_heads, keys, nk, d, scale, sinks, scratch, out);
-        return;
-    }
-    attention_with_sink_heads(q, n_heads, keys, nk, d, scale, sinks, scratch, out);
+    run(attention_kernel_for(d), &attention_kernel::sink_heads, attention_with_sink_heads, q, n_heads, keys, nk, d,
+        scale, sinks, scratch, out);
 }
 
 void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                          int64_t n_keys, float* scores) {
-    if (const attention_kernel* k = attention_kernel_for(head_dim)) {
-        k->indexer_scores(q, weights, n_heads, head_dim, keys, n_keys, scores);
-        return;
-    }
-    indexer_scores(q, weights, n_heads, head_dim, keys, n_keys, scores);
+    run(attention_kernel_for(head_dim), &attention_kernel::indexer_scores, indexer_scores, q, weights, n_heads,
+        head_dim, keys, n_keys, scores);
 }
 
 void compress_pool_fast(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
-    if (const attention_kernel* k = attention_kernel_for(dim)) {
-        k->compress_pool(a, b, n_slots, dim, out);
-        return;
-    }
-    compress_pool(a, b, n_slots, dim, out);
+    run(attention_kernel_for(dim), &attention_kernel::compress_pool, compress_pool, a, b, n_slots, dim, out);
 }
 
 status compress_pool_on(std::string_view backend, const float* const* a, const float* const* b, int64_t n_slots,
                         int64_t dim, float* out) {
-    auto named = named_kernel(backend, dim);
-    CACHALOT_TRY(named);
-    if (const attention_kernel* k = *named) {
-        k->compress_pool(a, b, n_slots, dim, out);
-    } else {
-        compress_pool(a, b, n_slots, dim, out);
-    }
-    return ok_status();
+    return run_on(backend, dim, &attention_kernel::compress_pool, compress_pool, a, b, n_slots, dim, out);
 }
 
 status attention_with_sink_heads_on(std::string_view backend, const float* q, int64_t n_heads, const float* const* keys,
                                     int64_t nk, int64_t d, float scale, const float* sinks, float* scratch,
                                     float* out) {
-    auto named = named_kernel(backend, d);
-    CACHALOT_TRY(named);
-    if (const attention_kernel* k = *named) {
-        k->sink_heads(q, n_heads, keys, nk, d, scale, sinks, scratch, out);
-    } else {
-        attention_with_sink_heads(q, n_heads, keys, nk, d, scale, sinks, scratch, out);
-    }
-    return ok_status();
+    return run_on(backend, d, &attention_kernel::sink_heads, attention_with_sink_heads, q, n_heads, keys, nk, d, scale,
+                  sinks, scratch, out);
 }
 
 status indexer_scores_on(std::string_view backend, const float* q, const float* weights, int64_t n_heads,
                          int64_t head_dim, const float* keys, int64_t n_keys, float* scores) {
-    auto named = named_kernel(backend, head_dim);
-    CACHALOT_TRY(named);
-    if (const attention_kernel* k = *named) {
-        k->indexer_scores(q, weights, n_heads, head_dim, keys, n_keys, scores);
-    } else {
-        indexer_scores(q, weights, n_heads, head_dim, keys, n_keys, scores);
-    }
-    return ok_status();
+    return run_on(backend, head_dim, &attention_kernel::indexer_scores, indexer_scores, q, weights, n_heads, head_dim,
+                  keys, n_keys, scores);
 }
 
 std::string_view attention_backend_name() {
