@@ -120,27 +120,22 @@ void pack_tokens(const matmul_kernel& k, const matmul_problem& p, thread_pool& p
                       [&](int64_t t0, int64_t t1) { k.pack_x(p, t0, t1); });
 }
 
-void run_kernel(const matmul_kernel& k, const weight_view& w, const float* x, int64_t n_tokens, float* y,
-                thread_pool& pool) {
-    if (n_tokens <= 0 || w.rows <= 0) {
+// Runs independent matmuls over the same tokens (one, for matmul()) as one parallel region: each
+// x packed once, then row units of every member claimed together.
+void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks, int64_t n_tokens, thread_pool& pool) {
+    if (n_tokens <= 0) {
         return;
     }
-    matmul_problem p = make_problem(k, w, x, n_tokens, y);
-    p.x_packed = t_activations.get(size_t(p.x_packed_stride * n_tokens));
-
-    const int64_t cols = std::max<int64_t>(1, w.cols);
-    pack_tokens(k, p, pool);
-    const int64_t n_units = (w.rows + k_row_unit - 1) / k_row_unit;
-    pool.parallel_for(n_units, min_units_for(k_row_unit * cols * n_tokens), [&](int64_t u0, int64_t u1) {
-        k.compute_rows(p, u0 * k_row_unit, std::min(w.rows, u1 * k_row_unit));
-    });
-}
-
-void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks, int64_t n_tokens, thread_pool& pool) {
-    std::vector<matmul_problem> problems;
-    std::vector<int64_t> first_unit; // per problem, then the total
-    problems.reserve(tasks.size());
-    int64_t packed_bytes = 0, units = 0, macs = 0;
+    // Per calling thread and reused: matmul() runs thousands of times per decode step, and the
+    // kernels never call back into it, so one set per thread is never in use twice. Named through
+    // references, so that the workers' chunks below read the caller's set, not their own.
+    thread_local std::vector<matmul_problem> t_problems;
+    thread_local std::vector<int64_t> t_first_unit;
+    std::vector<matmul_problem>& problems = t_problems;
+    std::vector<int64_t>& first_unit = t_first_unit; // per problem, then the total
+    problems.clear();
+    first_unit.clear();
+    int64_t packed_bytes = 0, units = 0, macs = 0, rows = 0;
     for (const matmul_task& t : tasks) {
         if (t.w.rows <= 0) {
             continue;
@@ -150,6 +145,7 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
         first_unit.push_back(units);
         units += (t.w.rows + k_row_unit - 1) / k_row_unit;
         macs += t.w.rows * std::max<int64_t>(1, t.w.cols) * n_tokens;
+        rows += t.w.rows;
     }
     first_unit.push_back(units);
     if (problems.empty()) {
@@ -171,7 +167,7 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
             pack_tokens(k, p, pool);
         }
     }
-    pool.parallel_for(units, min_units_for(macs / units), [&](int64_t u0, int64_t u1) {
+    pool.parallel_for(units, min_units_for(macs / rows * k_row_unit), [&](int64_t u0, int64_t u1) {
         size_t i = size_t(std::upper_bound(first_unit.begin(), first_unit.end(), u0) - first_unit.begin()) - 1;
         for (int64_t u = u0; u < u1; ++i) {
             const matmul_problem& p = problems[i];
@@ -188,7 +184,8 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
 void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision p, thread_pool& pool) {
     const matmul_kernel* k = p == precision::fast ? chosen_kernel() : nullptr;
     if (k && kernel_covers(w)) {
-        run_kernel(*k, w, x, n_tokens, y, pool);
+        const matmul_task task{w, x, y};
+        run_kernel_group(*k, {&task, 1}, n_tokens, pool);
         return;
     }
     matmul_reference(w, x, n_tokens, y, pool);
@@ -232,7 +229,8 @@ status matmul_on_backend(std::string_view backend, const weight_view& w, const f
         return make_error(errc::unsupported, "matmul backend '" + std::string(backend) + "' does not cover " +
                                                  std::string(dtype_name(w.type)) + " weights of this layout");
     }
-    run_kernel(*k, w, x, n_tokens, y, pool);
+    const matmul_task task{w, x, y};
+    run_kernel_group(*k, {&task, 1}, n_tokens, pool);
     return ok_status();
 }
 
