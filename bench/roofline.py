@@ -2,7 +2,12 @@
 """Roofline of a V4 checkpoint on a CPU: weight bytes read per decoded token (single and batched),
 FLOPs per prompt token, and the tok/s bounds they imply. Used for docs/performance.md.
 
-    bench/roofline.py MODEL_DIR [--bandwidth GB/s per thread] [--fp32-gflops per core]
+    bench/roofline.py MODEL_DIR [--bandwidth GB/s] [--cores N] [--bf16-gflops per core]
+
+--bandwidth is the memory read bandwidth of all the threads together and --bf16-gflops the
+per-core vdpbf16ps peak, both as `cachalot-matmul-bench --machine --threads N` measures them on
+the machine at hand (the defaults are the reference machine's: 2 threads 30-56 GB/s depending on
+the minute, 415 GFLOP/s per core).
 
 Bytes are counted as stored (FP8 e4m3 1 B + E8M0 scales, FP4 e2m1 0.5 B + E8M0 per 32, BF16 2 B,
 F32 4 B); the llama.cpp column assumes convert_v4.py --mode bf16 (FP8 widened to BF16, experts as
@@ -14,8 +19,9 @@ import argparse, json, os, re, struct
 
 ap = argparse.ArgumentParser()
 ap.add_argument("model")
-ap.add_argument("--bandwidth", type=float, default=35.0, help="GB/s of memory bandwidth per thread")
-ap.add_argument("--fp32-gflops", type=float, default=225.0, help="FP32 FMA GFLOP/s per core (BF16 dot: 2x)")
+ap.add_argument("--bandwidth", type=float, default=50.0, help="GB/s of memory read bandwidth, all threads")
+ap.add_argument("--cores", type=int, default=2, help="cores (threads) the figures are for")
+ap.add_argument("--bf16-gflops", type=float, default=415.0, help="BF16 dot GFLOP/s per core")
 a = ap.parse_args()
 
 cfg = json.load(open(os.path.join(a.model, "config.json")))
@@ -84,18 +90,25 @@ per_token_keys = [k for k in h if re.match(r"(head\.weight$|layers\.\d+\.(attn|h
 llama_tot = sum(llama_bytes(k) for k in per_token_keys) + K * L * sum(
     llama_bytes(k) for k in h if re.match(r"layers\.0\.ffn\.experts\.0\.", k))
 bw = a.bandwidth * 1e9
-print(f"llama.cpp GGUF (bf16 mode) bytes per decoded token: {llama_tot / 1e6:.1f} MB")
-print(f"decode bound: {bw / tot_b:.0f} tok/s per thread of {a.bandwidth:g} GB/s "
-      f"(llama.cpp: {bw / llama_tot:.0f})")
-base = tot_b - eb * K * L
+peak = a.bf16_gflops * 1e9 * a.cores
 flop_token = 2 * tot_p
+print(f"llama.cpp GGUF (bf16 mode) bytes per decoded token: {llama_tot / 1e6:.1f} MB")
+print(f"decode: {flop_token / 1e6:.0f} MFLOP per token (matmuls); bounds at {a.bandwidth:g} GB/s and "
+      f"{a.cores} x {a.bf16_gflops:g} GFLOP/s:")
+base = tot_b - eb * K * L
+single = single_serial = None
 for n in (1, 4, 16, 64):
     distinct = E * (1 - (1 - K / E) ** n)
     step = base + distinct * eb * L
-    print(f"  {n:2d} sequences: {distinct:5.1f} distinct experts/layer, {step / 1e6:6.1f} MB per step, "
-          f"{step / n / 1e6:6.2f} MB per token -> memory bound {bw * 2 / (step / n):6.0f} tok/s on 2 threads, "
-          f"compute bound {2 * 2 * a.fp32_gflops * 1e9 / flop_token:5.0f} (BF16, 2 cores)")
-
+    mem_s, flop_s = step / bw, n * flop_token / peak
+    # Memory and compute fully overlapped (the larger bounds), or one after the other (their sum).
+    best, serial = n / max(mem_s, flop_s), n / (mem_s + flop_s)
+    single, single_serial = single or best, single_serial or serial
+    print(f"  {n:2d} sequences: {distinct:5.1f} distinct experts/layer, {step / 1e6:6.1f} MB per step "
+          f"({mem_s * 1e3:5.2f} ms), {n * flop_token / 1e9:5.2f} GFLOP ({flop_s * 1e3:5.2f} ms) -> "
+          f"{best:5.0f} tok/s overlapped ({best / single:4.1f}x one sequence), {serial:5.0f} serial "
+          f"({serial / single_serial:4.1f}x)")
+print(f"  llama.cpp, 1 sequence: {bw / llama_tot:.0f} tok/s")
 ratios = cfg["compress_ratios"][:L]
 nh, hd, W = cfg["num_attention_heads"], cfg["head_dim"], cfg["sliding_window"]
 ih, ihd, topk = cfg["index_n_heads"], cfg["index_head_dim"], cfg["index_topk"]
@@ -118,10 +131,8 @@ def attention_flops(P):
 
 head_p = parts["head"][1]
 mm_p = tot_p - head_p  # the head runs for the last prompt token only
-peak = a.fp32_gflops * 1e9
-print(f"decode: {flop_token / 1e6:.0f} MFLOP per token (matmuls)")
 for P in (512, 2048, 8192, 32768):
     af = attention_flops(P)
     fl = 2 * mm_p + af + 2 * head_p / P
     print(f"pp{P}: {fl / 1e6:6.1f} MFLOP/token (attention {af / 1e6:5.1f}); compute bound "
-          f"{2 * peak / fl:5.0f} tok/s per core with BF16 dots, {4 * peak / fl:5.0f} on 2 cores")
+          f"{peak / fl:5.0f} tok/s on {a.cores} cores")
