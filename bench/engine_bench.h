@@ -15,11 +15,15 @@
 namespace cachalot::bench {
 
 struct bench_test {
-    std::string name;    // "pp512", "tg128", "tg128x16"
+    std::string name; // "pp512", "tg128", "tg128x16"
     bool prefill = false;
     int64_t n_tokens = 0; // per sequence
     int64_t n_seqs = 1;
 };
+
+/// Limits of parse_bench_test: a V4 context, and a batch far past any the engine serves.
+constexpr int64_t k_max_bench_tokens = int64_t(1) << 20;
+constexpr int64_t k_max_bench_seqs = 1024;
 
 /// Parses "pp512", "tg128", "tg128x16"; errors name the bad test.
 [[nodiscard]] result<bench_test> parse_bench_test(const std::string& name);
@@ -41,7 +45,8 @@ struct bench_options {
     uint64_t seed = 42;
 };
 
-/// Runs one test `reps` times; `progress` gets a line per repetition (for stderr).
+/// Runs one test `reps` times; `progress` gets a line per repetition, and one every ~10 s inside
+/// a long repetition (for stderr).
 [[nodiscard]] result<bench_result> run_bench_test(const model& m, const bench_test& t, const bench_options& o,
                                                   const std::function<void(const std::string&)>& progress);
 
