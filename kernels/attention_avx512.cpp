@@ -204,7 +204,10 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
         for (int j = 0; j < kb; ++j) {
             kp[j] = keys + (w + j) * head_dim;
         }
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        // The four keys' sums in the lanes of one register, heads added in order; a lane whose dot
+        // is not positive is left as it is (acc + 0 is acc: acc is never -0).
+        const __mmask16 lanes = __mmask16((1u << kb) - 1);
+        __m512 acc = _mm512_setzero_ps();
         for (int64_t h = 0; h < n_heads;) {
             const int hb = n_heads - h >= 4 ? 4 : 1;
             if (hb == 4 && kb == 4) {
@@ -217,16 +220,13 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
                 }
             }
             for (int hh = 0; hh < hb; ++hh) {
-                for (int j = 0; j < kb; ++j) {
-                    const float v = dots[hh * 4 + j];
-                    acc[j] += v > 0.0f ? weights[h + hh] * v : 0.0f;
-                }
+                const __m512 v = _mm512_maskz_loadu_ps(lanes, dots + hh * 4);
+                const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+                acc = _mm512_mask_add_ps(acc, pos, acc, _mm512_mul_ps(_mm512_set1_ps(weights[h + hh]), v));
             }
             h += hb;
         }
-        for (int j = 0; j < kb; ++j) {
-            scores[w + j] = acc[j];
-        }
+        _mm512_mask_storeu_ps(scores + w, lanes, acc);
     }
 }
 
