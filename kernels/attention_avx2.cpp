@@ -249,6 +249,7 @@ void compress_pool(const float* const* a, const float* const* b, int64_t n_slots
 
 } // namespace
 
-const attention_kernel k_attention_kernel_avx2 = {"avx2", avx2_supported, sink_heads, indexer_scores, compress_pool};
+const attention_kernel k_attention_kernel_avx2 = {"avx2",         avx2_supported, sink_heads,
+                                                  indexer_scores, compress_pool,  nullptr};
 
 } // namespace cachalot

@@ -230,6 +230,111 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
     }
 }
 
+// ---- BF16 indexer scores (needs AVX512_BF16 too; the dispatcher checks) ----------------------------
+
+// Round to nearest even, NaN kept quiet: a local copy of dtype.h's f32_to_bf16 (this file may not
+// call inline functions of other headers, see attention_cpu.h).
+inline uint16_t bf16_bits(float f) {
+    uint32_t b;
+    __builtin_memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) {
+        return uint16_t((b >> 16) | 0x40);
+    }
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return uint16_t(b >> 16);
+}
+
+// HB heads against KB blocks of 16 keys: one vdpbf16ps per (head, block, dim pair), each lane a key
+// summed in dim-pair order, no horizontal sums. qp: the heads' dim pairs as 32-bit words.
+template <int HB, int KB>
+__attribute__((target("avx512bf16"))) inline void lane_dots(const uint32_t* qp, int64_t pairs, const uint16_t* blocks,
+                                                            int64_t block_elems, __m512 (&acc)[HB][KB]) {
+#pragma GCC unroll 8
+    for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 2
+        for (int b = 0; b < KB; ++b) {
+            acc[h][b] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t j = 0; j < pairs; ++j) {
+        __m512bh k[KB];
+#pragma GCC unroll 2
+        for (int b = 0; b < KB; ++b) {
+            k[b] = (__m512bh)_mm512_loadu_si512(blocks + b * block_elems + j * 32);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < HB; ++h) {
+            const __m512bh qv = (__m512bh)_mm512_set1_epi32(int(qp[h * pairs + j]));
+#pragma GCC unroll 2
+            for (int b = 0; b < KB; ++b) {
+                acc[h][b] = _mm512_dpbf16_ps(acc[h][b], k[b], qv);
+            }
+        }
+    }
+}
+
+// s += weights[h] · dot for the lanes whose dot is positive, heads in order (acc + 0 is acc).
+template <int HB, int KB>
+inline void add_heads(const __m512 (&acc)[HB][KB], const float* weights, __m512 (&s)[KB]) {
+#pragma GCC unroll 8
+    for (int h = 0; h < HB; ++h) {
+        const __m512 w = _mm512_set1_ps(weights[h]);
+#pragma GCC unroll 2
+        for (int b = 0; b < KB; ++b) {
+            const __mmask16 pos = _mm512_cmp_ps_mask(acc[h][b], _mm512_setzero_ps(), _CMP_GT_OQ);
+            s[b] = _mm512_mask_add_ps(s[b], pos, s[b], _mm512_mul_ps(w, acc[h][b]));
+        }
+    }
+}
+
+template <int KB>
+__attribute__((target("avx512bf16"))) void score_blocks(const uint32_t* qp, const float* weights, int64_t n_heads,
+                                                        int64_t pairs, const uint16_t* blocks, int64_t block_elems,
+                                                        int64_t n_keys, float* scores) {
+    __m512 s[KB];
+#pragma GCC unroll 2
+    for (int b = 0; b < KB; ++b) {
+        s[b] = _mm512_setzero_ps();
+    }
+    int64_t h = 0;
+    for (; h + 8 <= n_heads; h += 8) {
+        __m512 acc[8][KB];
+        lane_dots<8, KB>(qp + h * pairs, pairs, blocks, block_elems, acc);
+        add_heads<8, KB>(acc, weights + h, s);
+    }
+    for (; h < n_heads; ++h) {
+        __m512 acc[1][KB];
+        lane_dots<1, KB>(qp + h * pairs, pairs, blocks, block_elems, acc);
+        add_heads<1, KB>(acc, weights + h, s);
+    }
+#pragma GCC unroll 2
+    for (int b = 0; b < KB; ++b) {
+        const int64_t n = n_keys - 16 * b;
+        const __mmask16 m = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+        _mm512_mask_storeu_ps(scores + 16 * b, m, s[b]);
+    }
+}
+
+__attribute__((target("avx512bf16"))) void indexer_scores_bf16(const float* q, const float* weights, int64_t n_heads,
+                                                               int64_t head_dim, const uint16_t* key_lanes,
+                                                               int64_t n_keys, float* scores) {
+    // The query's dim pairs as words (the low half the even dim), one broadcast each per step.
+    const int64_t pairs = head_dim / 2, block_elems = 16 * head_dim;
+    auto* qp = static_cast<uint32_t*>(__builtin_alloca(size_t(n_heads * pairs) * sizeof(uint32_t)));
+    for (int64_t i = 0; i < n_heads * pairs; ++i) {
+        qp[i] = uint32_t(bf16_bits(q[2 * i])) | uint32_t(bf16_bits(q[2 * i + 1])) << 16;
+    }
+    int64_t w = 0;
+    for (; w + 16 < n_keys; w += 32) {
+        score_blocks<2>(qp, weights, n_heads, pairs, key_lanes + (w / 16) * block_elems, block_elems, n_keys - w,
+                        scores + w);
+    }
+    for (; w < n_keys; w += 16) {
+        score_blocks<1>(qp, weights, n_heads, pairs, key_lanes + (w / 16) * block_elems, block_elems, n_keys - w,
+                        scores + w);
+    }
+}
+
 // 16 channels at a time: the running max over slots, then Σ e·a and Σ e.
 void compress_pool(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
     for (int64_t c = 0; c < dim; c += 16) {
@@ -250,7 +355,7 @@ void compress_pool(const float* const* a, const float* const* b, int64_t n_slots
 
 } // namespace
 
-const attention_kernel k_attention_kernel_avx512 = {"avx512", avx512_supported, sink_heads, indexer_scores,
-                                                    compress_pool};
+const attention_kernel k_attention_kernel_avx512 = {"avx512",       avx512_supported, sink_heads,
+                                                    indexer_scores, compress_pool,    indexer_scores_bf16};
 
 } // namespace cachalot

@@ -17,6 +17,9 @@ struct attention_kernel {
     void (*indexer_scores)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                            int64_t n_keys, float* scores);
     void (*compress_pool)(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out);
+    // Null where the ISA has no BF16 dot (the dispatcher then runs the reference).
+    void (*indexer_scores_bf16)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim,
+                                const uint16_t* key_lanes, int64_t n_keys, float* scores);
 };
 
 extern const attention_kernel k_attention_kernel_avx512;

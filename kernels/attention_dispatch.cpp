@@ -91,6 +91,21 @@ void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, 
         head_dim, keys, n_keys, scores);
 }
 
+bool indexer_scores_bf16_native() {
+    static const bool native = [] {
+        const attention_kernel* k = attention_kernel_for(16);
+        return k && k->indexer_scores_bf16 && host_cpu_features().avx512bf16;
+    }();
+    return native;
+}
+
+void indexer_scores_bf16_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim,
+                              const uint16_t* key_lanes, int64_t n_keys, float* scores) {
+    const attention_kernel* k = attention_kernel_for(head_dim);
+    run(indexer_scores_bf16_native() ? k : nullptr, &attention_kernel::indexer_scores_bf16, indexer_scores_bf16, q,
+        weights, n_heads, head_dim, key_lanes, n_keys, scores);
+}
+
 void compress_pool_fast(const float* const* a, const float* const* b, int64_t n_slots, int64_t dim, float* out) {
     run(attention_kernel_for(dim), &attention_kernel::compress_pool, compress_pool, a, b, n_slots, dim, out);
 }
@@ -111,6 +126,19 @@ status indexer_scores_on(std::string_view backend, const float* q, const float* 
                          int64_t head_dim, const float* keys, int64_t n_keys, float* scores) {
     return run_on(backend, head_dim, &attention_kernel::indexer_scores, indexer_scores, q, weights, n_heads, head_dim,
                   keys, n_keys, scores);
+}
+
+status indexer_scores_bf16_on(std::string_view backend, const float* q, const float* weights, int64_t n_heads,
+                              int64_t head_dim, const uint16_t* key_lanes, int64_t n_keys, float* scores) {
+    auto named = named_kernel(backend, head_dim);
+    CACHALOT_TRY(named);
+    if (*named && (!(*named)->indexer_scores_bf16 || !host_cpu_features().avx512bf16)) {
+        return make_error(errc::unsupported,
+                          "attention backend '" + std::string(backend) + "' has no BF16 indexer scores on this CPU");
+    }
+    run(*named, &attention_kernel::indexer_scores_bf16, indexer_scores_bf16, q, weights, n_heads, head_dim, key_lanes,
+        n_keys, scores);
+    return ok_status();
 }
 
 std::string_view attention_backend_name() {

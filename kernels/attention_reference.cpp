@@ -1,9 +1,11 @@
 // Reference attention kernels; see attention.h.
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/dtype.h"
 #include "kernels/ops.h"
 
 namespace cachalot {
@@ -98,6 +100,53 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
             float v = dot_f32(q + h * head_dim, k, head_dim);
             if (v > 0.0f) {
                 s += weights[h] * v;
+            }
+        }
+        scores[w] = s;
+    }
+}
+
+namespace {
+
+// vdpbf16ps' arithmetic, spelled out: a BF16 input with a zero exponent reads as (signed) zero, and
+// a result below the smallest normal float is flushed to (signed) zero.
+float bf16_daz(uint16_t v) {
+    return (v & 0x7f80u) == 0 ? bits_to_f32(uint32_t(v & 0x8000u) << 16) : bf16_to_f32(v);
+}
+float ftz(float x) {
+    return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x;
+}
+
+} // namespace
+
+void indexer_key_to_lanes(const float* key, int64_t head_dim, int64_t w, uint16_t* lanes) {
+    uint16_t* block = lanes + (w / k_index_lanes) * indexer_lane_block_elems(head_dim);
+    const int64_t lane = w % k_index_lanes;
+    for (int64_t i = 0; i < head_dim; ++i) {
+        block[(i / 2) * 2 * k_index_lanes + 2 * lane + i % 2] = f32_to_bf16(key[i]);
+    }
+}
+
+void indexer_scores_bf16(const float* q, const float* weights, int64_t n_heads, int64_t head_dim,
+                         const uint16_t* key_lanes, int64_t n_keys, float* scores) {
+    std::vector<uint16_t> qb(static_cast<size_t>(n_heads * head_dim));
+    for (size_t i = 0; i < qb.size(); ++i) {
+        qb[i] = f32_to_bf16(q[i]);
+    }
+    for (int64_t w = 0; w < n_keys; ++w) {
+        const uint16_t* k =
+            key_lanes + (w / k_index_lanes) * indexer_lane_block_elems(head_dim) + 2 * (w % k_index_lanes);
+        float s = 0.0f;
+        for (int64_t h = 0; h < n_heads; ++h) {
+            const uint16_t* qh = qb.data() + h * head_dim;
+            float acc = 0.0f;
+            for (int64_t j = 0; j < head_dim / 2; ++j) {
+                const uint16_t* kj = k + j * 2 * k_index_lanes;
+                acc = ftz(acc + ftz(bf16_daz(qh[2 * j + 1]) * bf16_daz(kj[1])));
+                acc = ftz(acc + ftz(bf16_daz(qh[2 * j]) * bf16_daz(kj[0])));
+            }
+            if (acc > 0.0f) {
+                s += weights[h] * acc;
             }
         }
         scores[w] = s;
