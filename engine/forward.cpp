@@ -239,6 +239,13 @@ void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, c
     float* entry = cs.entries.data() + old;
     rmsnorm(pooled.data(), cw.norm.data(), dim, eps, entry);
     rt.apply(entry + dim - rt.rope_dims(), w * r);
+    if (cs.bf16_lanes) {
+        const size_t blocks = size_t(w / k_index_lanes + 1);
+        if (cs.lanes.size() < blocks * size_t(indexer_lane_block_elems(dim))) {
+            cs.lanes.resize(blocks * size_t(indexer_lane_block_elems(dim)), 0);
+        }
+        indexer_key_to_lanes(entry, dim, w, cs.lanes.data());
+    }
 }
 
 /// Stores the compressor inputs of rows [begin, end) of one sequence and emits every window
@@ -395,9 +402,17 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
                 }
             } else if (visible > 0) {
                 scores.resize(static_cast<size_t>(visible));
-                (prec == precision::fast ? indexer_scores_fast
-                                         : indexer_scores)(iq.data() + row * nI * dI, iw.data() + row * nI, nI, dI,
-                                                           st.index_compressor.entry(0), visible, scores.data());
+                const float* qr = iq.data() + row * nI * dI;
+                const float* wr = iw.data() + row * nI;
+                if (prec == precision::exact) {
+                    indexer_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
+                } else if (st.index_compressor.bf16_lanes && indexer_scores_bf16_native()) {
+                    // The scores only rank entries for top-k: BF16 keys halve the bytes per score
+                    // and double the multiply-adds per instruction.
+                    indexer_scores_bf16_fast(qr, wr, nI, dI, st.index_compressor.lanes.data(), visible, scores.data());
+                } else {
+                    indexer_scores_fast(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
+                }
                 top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
                 for (int32_t w : picked) {
                     ks.push_back(st.compressor.entry(w));

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine/model_config.h"
+#include "kernels/attention.h"
 
 namespace cachalot {
 
@@ -31,6 +32,7 @@ layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack) {
     }
     if (ratio == 4) {
         s.index_compressor = make_compressor(4, cfg.index_head_dim, slack);
+        s.index_compressor.bf16_lanes = cfg.index_head_dim % 2 == 0;
     }
     return s;
 }
@@ -42,12 +44,17 @@ void truncate_compressor(compressor_state& c, int64_t n_positions) {
     int64_t keep = n_positions / c.ratio;
     if (keep < c.n_entries()) {
         c.entries.resize(size_t(keep * c.dim));
+        if (c.bf16_lanes) {
+            // Lanes past `keep` in the last block stay until rewritten; no reader goes past n_entries.
+            c.lanes.resize(size_t((keep + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(c.dim)));
+        }
     }
 }
 
 int64_t bytes_of(const layer_state& s) {
     auto comp = [](const compressor_state& c) {
-        return int64_t(c.a.capacity() + c.b.capacity() + c.entries.capacity()) * int64_t(sizeof(float));
+        return int64_t(c.a.capacity() + c.b.capacity() + c.entries.capacity()) * int64_t(sizeof(float)) +
+               int64_t(c.lanes.capacity() * sizeof(uint16_t));
     };
     return int64_t(s.window.capacity() * sizeof(float)) + comp(s.compressor) + comp(s.index_compressor);
 }

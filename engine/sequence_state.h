@@ -17,13 +17,17 @@ struct model_config;
 
 /// A compressor's request state: rings of its inputs and the entries it has emitted.
 struct compressor_state {
-    int64_t ratio = 0;     // r
-    int64_t dim = 0;       // d' of an entry
-    int64_t width = 0;     // c·d' of an input row
-    int64_t capacity = 0;  // ring slots
-    std::vector<float> a;  // [capacity][width]: Wkv_c·x
-    std::vector<float> b;  // [capacity][width]: Wg_c·x + ape[p mod r]
+    int64_t ratio = 0;          // r
+    int64_t dim = 0;            // d' of an entry
+    int64_t width = 0;          // c·d' of an input row
+    int64_t capacity = 0;       // ring slots
+    std::vector<float> a;       // [capacity][width]: Wkv_c·x
+    std::vector<float> b;       // [capacity][width]: Wg_c·x + ape[p mod r]
     std::vector<float> entries; // [n_entries][dim]: pooled, normalised, rotated
+    // The indexer's compressor keeps its entries in BF16 too, 16 keys a block with the keys as
+    // lanes (kernels/attention.h), for the `fast` path's indexer scores; off for other compressors.
+    bool bf16_lanes = false;
+    std::vector<uint16_t> lanes;
 
     int64_t n_entries() const { return dim ? int64_t(entries.size()) / dim : 0; }
     float* a_row(int64_t pos) { return a.data() + (pos % capacity) * width; }
@@ -33,7 +37,7 @@ struct compressor_state {
 
 struct layer_state {
     int64_t ring_capacity = 0;
-    std::vector<float> window; // [ring_capacity][head_dim]: K=V of recent positions
+    std::vector<float> window;         // [ring_capacity][head_dim]: K=V of recent positions
     compressor_state compressor;       // r > 0
     compressor_state index_compressor; // r = 4
 
@@ -41,11 +45,11 @@ struct layer_state {
 };
 
 struct sequence_state {
-    int64_t n_past = 0;                     // positions processed by the trunk
-    std::vector<layer_state> layers;        // trunk layers
-    std::vector<float> last_streams;        // [hc·D] of position n_past − 1 (pre-HCHead)
-    int64_t mtp_n_past = 0;                 // positions processed by the MTP block
-    std::vector<layer_state> mtp_layers;    // one per MTP block
+    int64_t n_past = 0;                  // positions processed by the trunk
+    std::vector<layer_state> layers;     // trunk layers
+    std::vector<float> last_streams;     // [hc·D] of position n_past − 1 (pre-HCHead)
+    int64_t mtp_n_past = 0;              // positions processed by the MTP block
+    std::vector<layer_state> mtp_layers; // one per MTP block
 
     /// Fresh state for a model; spec_slack = the most positions ever rolled back at once.
     static sequence_state create(const model_config& cfg, int64_t spec_slack = 8);

@@ -124,24 +124,28 @@ TEST_CASE("rolling a sequence back and feeding other tokens equals a fresh run")
     const model& m = tiny_model();
     const int64_t V = m.config().vocab_size;
     auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
-    // Positions 252..259 cross an HCA window boundary (256) and several CSA windows.
+    // Positions 252..259 cross an HCA window boundary (256) and several CSA windows; in `fast`,
+    // the indexer's BF16 key lanes are rolled back and rewritten with the compressed entries.
     std::vector<int32_t> seq(ids.begin(), ids.begin() + 260);
-    auto straight = compute_logits(m, seq, 260, logits_head::main, precision::exact);
-    REQUIRE(straight.ok());
+    for (precision prec : {precision::exact, precision::fast}) {
+        CAPTURE(prec == precision::fast);
+        auto straight = compute_logits(m, seq, 260, logits_head::main, prec);
+        REQUIRE(straight.ok());
 
-    sequence_state st = m.new_sequence();
-    forward_item item{&st, std::span<const int32_t>(seq.data(), 252), false, nullptr, nullptr};
-    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
-    std::vector<int32_t> wrong = {5, 6, 7, 8, 9, 10};
-    item = {&st, std::span<const int32_t>(wrong), false, nullptr, nullptr};
-    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
-    st.truncate(252);
-    CHECK(st.n_past == 252);
-    std::vector<float> tail(size_t(8 * V));
-    item = {&st, std::span<const int32_t>(seq.data() + 252, 8), true, tail.data(), nullptr};
-    REQUIRE(m.forward(std::span<forward_item>(&item, 1), precision::exact).ok());
-    std::vector<float> expect(straight->begin() + 252 * V, straight->end());
-    CHECK(compare_logits(expect, tail, V).max_abs_diff == 0.0);
+        sequence_state st = m.new_sequence();
+        forward_item item{&st, std::span<const int32_t>(seq.data(), 252), false, nullptr, nullptr};
+        REQUIRE(m.forward(std::span<forward_item>(&item, 1), prec).ok());
+        std::vector<int32_t> wrong = {5, 6, 7, 8, 9, 10};
+        item = {&st, std::span<const int32_t>(wrong), false, nullptr, nullptr};
+        REQUIRE(m.forward(std::span<forward_item>(&item, 1), prec).ok());
+        st.truncate(252);
+        CHECK(st.n_past == 252);
+        std::vector<float> tail(size_t(8 * V));
+        item = {&st, std::span<const int32_t>(seq.data() + 252, 8), true, tail.data(), nullptr};
+        REQUIRE(m.forward(std::span<forward_item>(&item, 1), prec).ok());
+        std::vector<float> expect(straight->begin() + 252 * V, straight->end());
+        CHECK(compare_logits(expect, tail, V).max_abs_diff == 0.0);
+    }
 }
 
 TEST_CASE("forward rejects token ids outside the vocabulary and leaves the state unchanged") {
