@@ -396,11 +396,12 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
                 continue;
             }
             const int64_t visible = (p + 1) / ratio;
-            if (!aw.has_indexer) {
+            if (!aw.has_indexer || visible <= cfg.index_topk) {
+                // No indexer, or it would choose every entry: no scores needed to rank them.
                 for (int64_t w = 0; w < visible; ++w) {
                     ks.push_back(st.compressor.entry(w));
                 }
-            } else if (visible > 0) {
+            } else {
                 scores.resize(static_cast<size_t>(visible));
                 const float* qr = iq.data() + row * nI * dI;
                 const float* wr = iw.data() + row * nI;
