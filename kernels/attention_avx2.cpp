@@ -197,13 +197,15 @@ void sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                     int64_t n_keys, float* scores) {
     const float* kp[2];
-    float dots[4 * 2];
+    float dots[4 * 2] = {};
     for (int64_t w = 0; w < n_keys; w += 2) {
         const int kb = n_keys - w >= 2 ? 2 : 1;
         for (int j = 0; j < kb; ++j) {
             kp[j] = keys + (w + j) * head_dim;
         }
-        float acc[2] = {0.0f, 0.0f};
+        // The two keys' sums in the low lanes of one register, heads added in order; a lane whose
+        // dot is not positive gets + 0, which leaves it as it is (acc is never -0).
+        __m128 acc = _mm_setzero_ps();
         for (int64_t h = 0; h < n_heads;) {
             const int hb = n_heads - h >= 4 ? 4 : 1;
             if (hb == 4 && kb == 2) {
@@ -216,15 +218,16 @@ void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64
                 }
             }
             for (int hh = 0; hh < hb; ++hh) {
-                for (int j = 0; j < kb; ++j) {
-                    const float v = dots[hh * 2 + j];
-                    acc[j] += v > 0.0f ? weights[h + hh] * v : 0.0f;
-                }
+                const __m128 v = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dots + hh * 2)));
+                const __m128 pos = _mm_cmp_ps(v, _mm_setzero_ps(), _CMP_GT_OQ);
+                acc = _mm_add_ps(acc, _mm_and_ps(pos, _mm_mul_ps(_mm_set1_ps(weights[h + hh]), v)));
             }
             h += hb;
         }
-        for (int j = 0; j < kb; ++j) {
-            scores[w + j] = acc[j];
+        if (kb == 2) {
+            _mm_store_sd(reinterpret_cast<double*>(scores + w), _mm_castps_pd(acc));
+        } else {
+            scores[w] = _mm_cvtss_f32(acc);
         }
     }
 }

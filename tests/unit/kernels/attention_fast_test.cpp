@@ -37,6 +37,20 @@ std::vector<float> random_vector(size_t n, float spread, std::mt19937& rng) {
 
 const char* const k_attention_backends[] = {"avx512", "avx2"};
 
+// Σ_h |w_h| Σ_c |q_hc k_ic|: the scale of indexer score i's rounding errors.
+double score_magnitude(const std::vector<float>& q, const std::vector<float>& w, const std::vector<float>& keys,
+                       int64_t heads, int64_t dI, int64_t i) {
+    double mag = 0.0;
+    for (int64_t h = 0; h < heads; ++h) {
+        double a = 0.0;
+        for (int64_t c = 0; c < dI; ++c) {
+            a += std::fabs(double(q[size_t(h * dI + c)]) * keys[size_t(i * dI + c)]);
+        }
+        mag += std::fabs(w[size_t(h)]) * a;
+    }
+    return mag;
+}
+
 bool attention_backend_runs(const char* name) {
     float q[16] = {}, k[16] = {}, out[16], scratch[1], sink = 0.0f;
     const float* keys[1] = {k};
@@ -109,15 +123,8 @@ TEST_CASE("fast indexer scores match the reference") {
                     indexer_scores_on(backend, q.data(), w.data(), heads, dI, keys.data(), n_keys, fast.data()).ok());
                 // Each term's dot has |error| <= ~dI ulps of Σ|q k|; bound by that sum over heads.
                 for (int64_t i = 0; i < n_keys; ++i) {
-                    double mag = 0.0;
-                    for (int64_t h = 0; h < heads; ++h) {
-                        double a = 0.0;
-                        for (int64_t k = 0; k < dI; ++k) {
-                            a += std::fabs(double(q[size_t(h * dI + k)]) * keys[size_t(i * dI + k)]);
-                        }
-                        mag += std::fabs(w[size_t(h)]) * a;
-                    }
-                    CHECK(std::fabs(fast[size_t(i)] - ref[size_t(i)]) <= 1e-5 * mag);
+                    CHECK(std::fabs(fast[size_t(i)] - ref[size_t(i)]) <=
+                          1e-5 * score_magnitude(q, w, keys, heads, dI, i));
                 }
             }
         }
@@ -177,15 +184,8 @@ TEST_CASE("BF16 indexer scores: every backend bit-identical to the reference, an
                 for (int64_t i = 0; i < n_keys; ++i) {
                     // BF16 rounds q and k to 8 significant bits each: each product within ~2^-8
                     // of itself, so each score within ~2^-8 of Σ_h |w_h| Σ |q k|.
-                    double mag = 0.0;
-                    for (int64_t h = 0; h < heads; ++h) {
-                        double a = 0.0;
-                        for (int64_t c = 0; c < dI; ++c) {
-                            a += std::fabs(double(q[size_t(h * dI + c)]) * keys[size_t(i * dI + c)]);
-                        }
-                        mag += std::fabs(w[size_t(h)]) * a;
-                    }
-                    CHECK(std::fabs(ref[size_t(i)] - f32[size_t(i)]) <= 1e-2 * mag);
+                    CHECK(std::fabs(ref[size_t(i)] - f32[size_t(i)]) <=
+                          1e-2 * score_magnitude(q, w, keys, heads, dI, i));
                 }
                 for (const char* backend : backends) {
                     std::vector<float> got(ref.size(), NAN);
