@@ -112,7 +112,8 @@ result<bench_result> run_bench_test(const model& m, const bench_test& t, const b
         // A long prompt runs for minutes: say how far it has come now and then.
         auto tick = [&](int64_t done) {
             auto now = std::chrono::steady_clock::now();
-            if (!progress || done >= total || now - last_line < std::chrono::seconds(10)) {
+            if (!progress || done >= total ||
+                std::chrono::duration<double>(now - last_line).count() < o.progress_every_s) {
                 return;
             }
             last_line = now;

@@ -43,10 +43,11 @@ struct bench_options {
     int64_t prefill_chunk = 2048; // tokens per forward step in ppN
     precision prec = precision::fast;
     uint64_t seed = 42;
+    double progress_every_s = 10.0; // seconds between progress lines inside a repetition
 };
 
-/// Runs one test `reps` times; `progress` gets a line per repetition, and one every ~10 s inside
-/// a long repetition (for stderr).
+/// Runs one test `reps` times; `progress` gets a line per repetition, and one every
+/// progress_every_s inside a long repetition (for stderr).
 [[nodiscard]] result<bench_result> run_bench_test(const model& m, const bench_test& t, const bench_options& o,
                                                   const std::function<void(const std::string&)>& progress);
 
