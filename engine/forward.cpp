@@ -381,7 +381,8 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     }
     std::vector<std::vector<const float*>> keys(static_cast<size_t>(N));
     pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<float> scores, topk_scratch;
+        std::vector<float> scores;
+        std::vector<uint32_t> topk_scratch;
         std::vector<int32_t> picked;
         for (int64_t row = r0; row < r1; ++row) {
             const size_t si = size_t(row_seq[size_t(row)]);

@@ -48,7 +48,8 @@ void indexer_scores_bf16(const float* q, const float* weights, int64_t n_heads, 
 /// The indices of the k highest of scores[0..n) (ties: lower index first), in ascending index
 /// order, so that attention visits the chosen entries in position order; all of [0, n) when
 /// n <= k. O(n); scratch is reused between calls. Scores must not be NaN.
-void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<float>& scratch, std::vector<int32_t>& out);
+void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<uint32_t>& scratch,
+                     std::vector<int32_t>& out);
 
 /// The `fast` precision's versions of the two kernels above: same contracts, F32 with fused
 /// multiply-add in a blocked order and a polynomial exp, so results differ from the reference in

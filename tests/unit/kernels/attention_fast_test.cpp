@@ -215,7 +215,8 @@ TEST_CASE("BF16 indexer scores pick nearly the same top-k entries as F32") {
     auto w = random_vector(size_t(heads), 1.0f, rng);
     auto keys = random_vector(size_t(n_keys * dI), 1.0f, rng);
     auto lanes = to_lanes(keys, n_keys, dI);
-    std::vector<float> f32(static_cast<size_t>(n_keys)), bf(f32.size()), scratch;
+    std::vector<float> f32(static_cast<size_t>(n_keys)), bf(f32.size());
+    std::vector<uint32_t> scratch;
     indexer_scores(q.data(), w.data(), heads, dI, keys.data(), n_keys, f32.data());
     indexer_scores_bf16_fast(q.data(), w.data(), heads, dI, lanes.data(), n_keys, bf.data());
     std::vector<int32_t> a, b;
@@ -253,25 +254,41 @@ TEST_CASE("fast sink attention with no keys gives zeros (the sink takes all weig
 
 TEST_CASE("top_k_ascending picks the same set as a full sort, ties by lower index, in index order") {
     std::mt19937 rng(3);
-    std::vector<float> scratch;
+    std::vector<uint32_t> scratch;
     std::vector<int32_t> got;
-    for (int64_t n : {1, 5, 64, 1000, 4097}) {
+    auto check = [&](const std::vector<float>& s, int64_t k) {
+        const int64_t n = int64_t(s.size());
+        std::vector<int32_t> want(static_cast<size_t>(n));
+        std::iota(want.begin(), want.end(), 0);
+        std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
+        want.resize(static_cast<size_t>(std::min(n, k)));
+        std::sort(want.begin(), want.end());
+        top_k_ascending(s.data(), n, k, scratch, got);
+        CAPTURE(n);
+        CAPTURE(k);
+        CHECK(got == want);
+    };
+    for (int64_t n : {1, 5, 64, 65, 1000, 4097, 40000}) {
         for (int64_t k : {1, 3, 64, 512, 5000}) {
             // Few distinct values, so that ties straddle the cut.
-            std::uniform_int_distribution<int> dist(0, n > 100 ? 40 : 4);
+            std::uniform_int_distribution<int> few(0, n > 100 ? 40 : 4);
             std::vector<float> s(static_cast<size_t>(n));
             for (auto& v : s) {
-                v = float(dist(rng)) * 0.25f - 3.0f;
+                v = float(few(rng)) * 0.25f - 3.0f;
             }
-            std::vector<int32_t> want(static_cast<size_t>(n));
-            std::iota(want.begin(), want.end(), 0);
-            std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
-            want.resize(static_cast<size_t>(std::min(n, k)));
-            std::sort(want.begin(), want.end());
-            top_k_ascending(s.data(), n, k, scratch, got);
-            CAPTURE(n);
-            CAPTURE(k);
-            CHECK(got == want);
+            check(s, k);
+            // Spread values of both signs (the selection runs over several radix digits), with
+            // +0 and -0 mixed in: they are one value, ties by index.
+            std::normal_distribution<float> spread(0.0f, 100.0f);
+            for (size_t i = 0; i < s.size(); ++i) {
+                s[i] = i % 9 == 0 ? (i % 2 ? -0.0f : 0.0f) : spread(rng);
+            }
+            check(s, k);
+            // Values that share their top bits: only the last digits tell them apart.
+            for (size_t i = 0; i < s.size(); ++i) {
+                s[i] = 1.0f + float(rng() % 1024) * 1e-7f;
+            }
+            check(s, k);
         }
     }
 }
