@@ -51,9 +51,9 @@ void indexer_scores_bf16(const float* q, const float* weights, int64_t n_heads, 
 void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<uint32_t>& scratch,
                      std::vector<int32_t>& out);
 
-/// The `fast` precision's versions of the two kernels above: same contracts, F32 with fused
-/// multiply-add in a blocked order and a polynomial exp, so results differ from the reference in
-/// rounding only. They run the best CPU variant this machine has (AVX-512 when the head dims are
+/// The `fast` precision's versions of attention_with_sink_heads and indexer_scores: same
+/// contracts, F32 with fused multiply-add in a blocked order and a polynomial exp, so results
+/// differ from the reference in rounding only. They run the best CPU variant this machine has (AVX-512 when the head dims are
 /// multiples of 16), else the reference.
 void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
                                     float scale, const float* sinks, float* scratch, float* out);
