@@ -2,28 +2,14 @@
 // run reports, min <= median <= max, progress lines, and the refusals. No timing is asserted.
 #include <doctest/doctest.h>
 
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/engine_bench.h"
-#include "tests/support/test_paths.h"
+#include "tests/support/tiny_model.h"
 
 using namespace cachalot;
 using namespace cachalot::test;
-
-namespace {
-
-const model& bench_model() {
-    static std::unique_ptr<model> m = [] {
-        auto r = model::load(tiny_model_dir());
-        REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
-        return std::move(*r);
-    }();
-    return *m;
-}
-
-} // namespace
 
 TEST_CASE("bench test names: ppN, tgN, tgNxS, and refusals that name the test") {
     auto pp = bench::parse_bench_test("pp512");
@@ -60,7 +46,7 @@ TEST_CASE("a bench run reports every repetition, counts all sequences, and says 
         auto t = bench::parse_bench_test(name);
         REQUIRE(t.ok());
         std::vector<std::string> lines;
-        auto r = bench::run_bench_test(bench_model(), *t, o, [&](const std::string& l) { lines.push_back(l); });
+        auto r = bench::run_bench_test(tiny_model(), *t, o, [&](const std::string& l) { lines.push_back(l); });
         REQUIRE(r.ok());
         REQUIRE(r->tokens_per_s.size() == 3);
         CHECK(0 < r->min());
@@ -84,7 +70,7 @@ TEST_CASE("a bench run reports every repetition, counts all sequences, and says 
 
 TEST_CASE("a bench test longer than the model's context is refused before it runs") {
     bench::bench_test t{"pp2000000", true, 2000000, 1};
-    auto r = bench::run_bench_test(bench_model(), t, bench::bench_options{}, nullptr);
+    auto r = bench::run_bench_test(tiny_model(), t, bench::bench_options{}, nullptr);
     REQUIRE_FALSE(r.ok());
     CHECK(r.err().message.find("pp2000000 needs 2000000 positions") != std::string::npos);
 }

@@ -4,26 +4,17 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
-#include <memory>
 
 #include "engine/logits_runner.h"
 #include "engine/model.h"
 #include "tests/support/golden.h"
 #include "tests/support/test_paths.h"
+#include "tests/support/tiny_model.h"
 
 using namespace cachalot;
 using namespace cachalot::test;
 
 namespace {
-
-const model& tiny_model() {
-    static std::unique_ptr<model> m = [] {
-        auto r = model::load(tiny_model_dir());
-        REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
-        return std::move(*r);
-    }();
-    return *m;
-}
 
 struct golden_case {
     const char* name;

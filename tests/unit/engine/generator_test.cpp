@@ -4,11 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <map>
-#include <memory>
+#include <utility>
 
 #include "engine/generator.h"
 #include "tests/support/golden.h"
 #include "tests/support/test_paths.h"
+#include "tests/support/tiny_model.h"
 
 using namespace cachalot;
 using namespace cachalot::test;
@@ -16,17 +17,15 @@ using namespace cachalot::test;
 namespace {
 
 struct tiny {
-    std::unique_ptr<model> m;
+    const model* m;
     tokenizer tok;
 };
 
 const tiny& tiny_model_and_tokenizer() {
     static tiny t = [] {
-        auto m = model::load(tiny_model_dir());
-        REQUIRE(m.ok());
         auto tok = tokenizer::load(tiny_model_dir() + "/tokenizer.json");
         REQUIRE(tok.ok());
-        return tiny{std::move(*m), std::move(*tok)};
+        return tiny{&tiny_model(), std::move(*tok)};
     }();
     return t;
 }
