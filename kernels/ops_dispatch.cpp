@@ -182,13 +182,8 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
 } // namespace
 
 void matmul(const weight_view& w, const float* x, int64_t n_tokens, float* y, precision p, thread_pool& pool) {
-    const matmul_kernel* k = p == precision::fast ? chosen_kernel() : nullptr;
-    if (k && kernel_covers(w)) {
-        const matmul_task task{w, x, y};
-        run_kernel_group(*k, {&task, 1}, n_tokens, pool);
-        return;
-    }
-    matmul_reference(w, x, n_tokens, y, pool);
+    const matmul_task task{w, x, y};
+    matmul_group({&task, 1}, n_tokens, p, pool);
 }
 
 void matmul_group(std::span<const matmul_task> tasks, int64_t n_tokens, precision p, thread_pool& pool) {
@@ -196,6 +191,12 @@ void matmul_group(std::span<const matmul_task> tasks, int64_t n_tokens, precisio
         return;
     }
     const matmul_kernel* k = p == precision::fast ? chosen_kernel() : nullptr;
+    // The usual case, every member on the kernel, needs no list of its own (matmul() comes here
+    // thousands of times a decode step).
+    if (k && std::all_of(tasks.begin(), tasks.end(), [](const matmul_task& t) { return kernel_covers(t.w); })) {
+        run_kernel_group(*k, tasks, n_tokens, pool);
+        return;
+    }
     std::vector<matmul_task> covered;
     for (const matmul_task& t : tasks) {
         if (k && kernel_covers(t.w)) {
