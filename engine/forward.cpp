@@ -239,13 +239,7 @@ void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, c
     float* entry = cs.entries.data() + old;
     rmsnorm(pooled.data(), cw.norm.data(), dim, eps, entry);
     rt.apply(entry + dim - rt.rope_dims(), w * r);
-    if (cs.bf16_lanes) {
-        const size_t blocks = size_t(w / k_index_lanes + 1);
-        if (cs.lanes.size() < blocks * size_t(indexer_lane_block_elems(dim))) {
-            cs.lanes.resize(blocks * size_t(indexer_lane_block_elems(dim)), 0);
-        }
-        indexer_key_to_lanes(entry, dim, w, cs.lanes.data());
-    }
+    cs.store_lanes(int64_t(old) / dim); // the entry just appended
 }
 
 /// Stores the compressor inputs of rows [begin, end) of one sequence and emits every window

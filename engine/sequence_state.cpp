@@ -44,10 +44,8 @@ void truncate_compressor(compressor_state& c, int64_t n_positions) {
     int64_t keep = n_positions / c.ratio;
     if (keep < c.n_entries()) {
         c.entries.resize(size_t(keep * c.dim));
-        if (c.bf16_lanes) {
-            // Lanes past `keep` in the last block stay until rewritten; no reader goes past n_entries.
-            c.lanes.resize(size_t((keep + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(c.dim)));
-        }
+        // Lanes past `keep` in the last block stay until rewritten; no reader goes past n_entries.
+        c.resize_lanes(keep);
     }
 }
 
@@ -60,6 +58,22 @@ int64_t bytes_of(const layer_state& s) {
 }
 
 } // namespace
+
+void compressor_state::store_lanes(int64_t w) {
+    if (!bf16_lanes) {
+        return;
+    }
+    if (int64_t(lanes.size()) < (w / k_index_lanes + 1) * indexer_lane_block_elems(dim)) {
+        resize_lanes(w + 1);
+    }
+    indexer_key_to_lanes(entry(w), dim, w, lanes.data());
+}
+
+void compressor_state::resize_lanes(int64_t n) {
+    if (bf16_lanes) {
+        lanes.resize(size_t((n + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(dim)), 0);
+    }
+}
 
 sequence_state sequence_state::create(const model_config& cfg, int64_t spec_slack) {
     sequence_state s;

@@ -33,6 +33,10 @@ struct compressor_state {
     float* a_row(int64_t pos) { return a.data() + (pos % capacity) * width; }
     float* b_row(int64_t pos) { return b.data() + (pos % capacity) * width; }
     const float* entry(int64_t w) const { return entries.data() + w * dim; }
+    /// Writes entry w (already in `entries`) into the BF16 lanes when this compressor keeps them.
+    void store_lanes(int64_t w);
+    /// Sizes the lanes to hold n entries (whole blocks of 16).
+    void resize_lanes(int64_t n);
 };
 
 struct layer_state {
