@@ -22,6 +22,11 @@ void attention_with_sink(const float* q, const float* const* keys, int64_t nk, i
 void attention_with_sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
                                float scale, const float* sinks, float* scratch, float* out);
 
+/// attention_with_sink_heads over keys stored in BF16 (the `fast` path's key storage, spec §3.2):
+/// bitwise attention_with_sink_heads on the keys widened to F32. keys: nk pointers to d BF16 values.
+void attention_with_sink_heads_bf16(const float* q, int64_t n_heads, const uint16_t* const* keys, int64_t nk, int64_t d,
+                                    float scale, const float* sinks, float* scratch, float* out);
+
 /// scores[w] = Σ_h weights[h] · relu(q_h · key_w) for w < n_keys.
 /// q: [nI][dI], weights: [nI], keys: [n_keys][dI] contiguous.
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
@@ -53,12 +58,16 @@ void top_k_ascending(const float* scores, int64_t n, int64_t k, std::vector<uint
 
 /// The `fast` precision's versions of attention_with_sink_heads and indexer_scores: same
 /// contracts, F32 with fused multiply-add in a blocked order and a polynomial exp, so results
-/// differ from the reference in rounding only. They run the best CPU variant this machine has (AVX-512 when the head dims are
-/// multiples of 16), else the reference.
+/// differ from the reference in rounding only. They run the best CPU variant this machine has (AVX-512 when the head
+/// dims are multiples of 16), else the reference.
 void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d,
                                     float scale, const float* sinks, float* scratch, float* out);
 void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                          int64_t n_keys, float* scores);
+/// attention_with_sink_heads_fast over BF16 keys: bitwise attention_with_sink_heads_fast on the keys
+/// widened to F32 (each key is widened as it is loaded; half the bytes of F32 keys).
+void attention_with_sink_heads_bf16_fast(const float* q, int64_t n_heads, const uint16_t* const* keys, int64_t nk,
+                                         int64_t d, float scale, const float* sinks, float* scratch, float* out);
 
 /// indexer_scores_bf16 on the best CPU variant; indexer_scores_bf16_native() says whether that is
 /// a vector kernel (AVX-512 BF16). Where it is not, the `fast` path keeps indexer_scores_fast,
@@ -73,6 +82,9 @@ bool indexer_scores_bf16_native();
 [[nodiscard]] status attention_with_sink_heads_on(std::string_view backend, const float* q, int64_t n_heads,
                                                   const float* const* keys, int64_t nk, int64_t d, float scale,
                                                   const float* sinks, float* scratch, float* out);
+[[nodiscard]] status attention_with_sink_heads_bf16_on(std::string_view backend, const float* q, int64_t n_heads,
+                                                       const uint16_t* const* keys, int64_t nk, int64_t d, float scale,
+                                                       const float* sinks, float* scratch, float* out);
 [[nodiscard]] status indexer_scores_on(std::string_view backend, const float* q, const float* weights, int64_t n_heads,
                                        int64_t head_dim, const float* keys, int64_t n_keys, float* scores);
 [[nodiscard]] status indexer_scores_bf16_on(std::string_view backend, const float* q, const float* weights,

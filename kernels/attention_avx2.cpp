@@ -47,8 +47,16 @@ inline __m256 exp_neg(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-template <int HB, int KB>
-inline void dot_tile(const float* q, int64_t d, const float* const* keys, float scale, float* s, int64_t ld) {
+// Eight key elements as F32: BF16 keys widened exactly (see the AVX-512 file).
+inline __m256 load_key(const float* k) {
+    return _mm256_loadu_ps(k);
+}
+inline __m256 load_key(const uint16_t* k) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)k)), 16));
+}
+
+template <int HB, int KB, class K>
+inline void dot_tile(const float* q, int64_t d, const K* const* keys, float scale, float* s, int64_t ld) {
     __m256 acc[HB][KB];
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
@@ -61,7 +69,7 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
         __m256 k[KB];
 #pragma GCC unroll 4
         for (int j = 0; j < KB; ++j) {
-            k[j] = _mm256_loadu_ps(keys[j] + i);
+            k[j] = load_key(keys[j] + i);
         }
 #pragma GCC unroll 4
         for (int h = 0; h < HB; ++h) {
@@ -81,9 +89,8 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
     }
 }
 
-template <int HB>
-inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_t nk, float scale, float* s,
-                     int64_t ld) {
+template <int HB, class K>
+inline void dot_rows(const float* q, int64_t d, const K* const* keys, int64_t nk, float scale, float* s, int64_t ld) {
     int64_t j = 0;
     for (; j + 2 <= nk; j += 2) {
         dot_tile<HB, 2>(q, d, keys + j, scale, s + j, ld);
@@ -93,9 +100,9 @@ inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_
     }
 }
 
-template <int HB, int VB>
-inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, int64_t nk, int64_t i0,
-                          const float* inv, float* out, int64_t d) {
+template <int HB, int VB, class K>
+inline void weighted_tile(const float* p, int64_t ld, const K* const* keys, int64_t nk, int64_t i0, const float* inv,
+                          float* out, int64_t d) {
     __m256 acc[HB][VB];
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
@@ -108,7 +115,7 @@ inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, 
         __m256 k[VB];
 #pragma GCC unroll 4
         for (int v = 0; v < VB; ++v) {
-            k[v] = _mm256_loadu_ps(keys[j] + i0 + 8 * v);
+            k[v] = load_key(keys[j] + i0 + 8 * v);
         }
 #pragma GCC unroll 4
         for (int h = 0; h < HB; ++h) {
@@ -129,9 +136,9 @@ inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, 
     }
 }
 
-template <int HB>
-inline void weighted_rows(const float* p, int64_t ld, const float* const* keys, int64_t nk, const float* inv,
-                          float* out, int64_t d) {
+template <int HB, class K>
+inline void weighted_rows(const float* p, int64_t ld, const K* const* keys, int64_t nk, const float* inv, float* out,
+                          int64_t d) {
     for (int64_t i = 0; i < d; i += 16) { // d is a multiple of 16
         weighted_tile<HB, 2>(p, ld, keys, nk, i, inv, out, d);
     }
@@ -172,7 +179,8 @@ float softmax_with_sink(float* s, int64_t nk, float sink) {
     return 1.0f / (total + es[0]);
 }
 
-void sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d, float scale,
+template <class K>
+void sink_heads(const float* q, int64_t n_heads, const K* const* keys, int64_t nk, int64_t d, float scale,
                 const float* sinks, float* scratch, float* out) {
     int64_t h = 0;
     for (; h + 4 <= n_heads; h += 4) {
@@ -252,7 +260,7 @@ void compress_pool(const float* const* a, const float* const* b, int64_t n_slots
 
 } // namespace
 
-const attention_kernel k_attention_kernel_avx2 = {"avx2",         avx2_supported, sink_heads,
-                                                  indexer_scores, compress_pool,  nullptr};
+const attention_kernel k_attention_kernel_avx2 = {"avx2",        avx2_supported, sink_heads<float>,   indexer_scores,
+                                                  compress_pool, nullptr,        sink_heads<uint16_t>};
 
 } // namespace cachalot

@@ -35,12 +35,23 @@ inline __m512 exp_neg(__m512 x) {
     return _mm512_mask_scalef_ps(p, 0xFFFF, p, n);
 }
 
+// Sixteen key elements as F32: F32 keys as they are, BF16 keys widened exactly (the bits shifted
+// into the high half), so that a BF16 key set is computed exactly like its F32 expansion.
+inline __m512 load_key(const float* k) {
+    return _mm512_loadu_ps(k);
+}
+inline __m512 load_key(const uint16_t* k) {
+    // Zero-masked forms: GCC 12's unmasked ones read an "undefined" register (-Wmaybe-uninitialized).
+    const __m512i w = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256((const __m256i*)k));
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, w, 16));
+}
+
 /// s[h * ld + j] = scale · q_h · k_j for HB heads and KB keys. With `next` (KB keys of the next
 /// tile), their lines are prefetched alongside: a decode row's keys lie in scattered ring and
 /// entry rows, each a fresh stream the hardware prefetcher would pick up only part way.
-template <int HB, int KB>
-inline void dot_tile(const float* q, int64_t d, const float* const* keys, float scale, float* s, int64_t ld,
-                     const float* const* next = nullptr) {
+template <int HB, int KB, class K>
+inline void dot_tile(const float* q, int64_t d, const K* const* keys, float scale, float* s, int64_t ld,
+                     const K* const* next = nullptr) {
     __m512 acc[HB][KB];
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
@@ -53,8 +64,8 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
         __m512 k[KB];
 #pragma GCC unroll 4
         for (int j = 0; j < KB; ++j) {
-            k[j] = _mm512_loadu_ps(keys[j] + i);
-            if (next) {
+            k[j] = load_key(keys[j] + i);
+            if (next && (sizeof(K) == 4 || i % 32 == 0)) { // a line per 64 bytes of key
                 _mm_prefetch(reinterpret_cast<const char*>(next[j] + i), _MM_HINT_T0);
             }
         }
@@ -82,9 +93,8 @@ inline void dot_tile(const float* q, int64_t d, const float* const* keys, float 
     }
 }
 
-template <int HB>
-inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_t nk, float scale, float* s,
-                     int64_t ld) {
+template <int HB, class K>
+inline void dot_rows(const float* q, int64_t d, const K* const* keys, int64_t nk, float scale, float* s, int64_t ld) {
     int64_t j = 0;
     for (; j + 4 <= nk; j += 4) {
         dot_tile<HB, 4>(q, d, keys + j, scale, s + j, ld, j + 8 <= nk ? keys + j + 4 : nullptr);
@@ -95,9 +105,9 @@ inline void dot_rows(const float* q, int64_t d, const float* const* keys, int64_
 }
 
 /// out[h][i0 .. i0 + 16·VB) = inv[h] · Σ_j p[h * ld + j] · k_j[i0 ..] for HB heads.
-template <int HB, int VB>
-inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, int64_t nk, int64_t i0,
-                          const float* inv, float* out, int64_t d) {
+template <int HB, int VB, class K>
+inline void weighted_tile(const float* p, int64_t ld, const K* const* keys, int64_t nk, int64_t i0, const float* inv,
+                          float* out, int64_t d) {
     __m512 acc[HB][VB];
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
@@ -110,7 +120,7 @@ inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, 
         __m512 k[VB];
 #pragma GCC unroll 4
         for (int v = 0; v < VB; ++v) {
-            k[v] = _mm512_loadu_ps(keys[j] + i0 + 16 * v);
+            k[v] = load_key(keys[j] + i0 + 16 * v);
         }
 #pragma GCC unroll 4
         for (int h = 0; h < HB; ++h) {
@@ -131,9 +141,9 @@ inline void weighted_tile(const float* p, int64_t ld, const float* const* keys, 
     }
 }
 
-template <int HB>
-inline void weighted_rows(const float* p, int64_t ld, const float* const* keys, int64_t nk, const float* inv,
-                          float* out, int64_t d) {
+template <int HB, class K>
+inline void weighted_rows(const float* p, int64_t ld, const K* const* keys, int64_t nk, const float* inv, float* out,
+                          int64_t d) {
     int64_t i = 0;
     for (; i + 64 <= d; i += 64) {
         weighted_tile<HB, 4>(p, ld, keys, nk, i, inv, out, d);
@@ -172,7 +182,8 @@ float softmax_with_sink(float* s, int64_t nk, float sink) {
     return 1.0f / (reduce16(sum) + _mm512_cvtss_f32(es));
 }
 
-void sink_heads(const float* q, int64_t n_heads, const float* const* keys, int64_t nk, int64_t d, float scale,
+template <class K>
+void sink_heads(const float* q, int64_t n_heads, const K* const* keys, int64_t nk, int64_t d, float scale,
                 const float* sinks, float* scratch, float* out) {
     int64_t h = 0;
     for (; h + 4 <= n_heads; h += 4) {
@@ -355,7 +366,8 @@ void compress_pool(const float* const* a, const float* const* b, int64_t n_slots
 
 } // namespace
 
-const attention_kernel k_attention_kernel_avx512 = {"avx512",       avx512_supported, sink_heads,
-                                                    indexer_scores, compress_pool,    indexer_scores_bf16};
+const attention_kernel k_attention_kernel_avx512 = {
+    "avx512",      avx512_supported,    sink_heads<float>,   indexer_scores,
+    compress_pool, indexer_scores_bf16, sink_heads<uint16_t>};
 
 } // namespace cachalot

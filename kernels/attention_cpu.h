@@ -20,6 +20,10 @@ struct attention_kernel {
     // Null where the ISA has no BF16 dot (the dispatcher then runs the reference).
     void (*indexer_scores_bf16)(const float* q, const float* weights, int64_t n_heads, int64_t head_dim,
                                 const uint16_t* key_lanes, int64_t n_keys, float* scores);
+    // sink_heads over BF16 keys, each widened to F32 as it is loaded: bitwise sink_heads on the keys'
+    // F32 expansion.
+    void (*sink_heads_bf16)(const float* q, int64_t n_heads, const uint16_t* const* keys, int64_t nk, int64_t d,
+                            float scale, const float* sinks, float* scratch, float* out);
 };
 
 extern const attention_kernel k_attention_kernel_avx512;

@@ -85,6 +85,12 @@ void attention_with_sink_heads_fast(const float* q, int64_t n_heads, const float
         scale, sinks, scratch, out);
 }
 
+void attention_with_sink_heads_bf16_fast(const float* q, int64_t n_heads, const uint16_t* const* keys, int64_t nk,
+                                         int64_t d, float scale, const float* sinks, float* scratch, float* out) {
+    run(attention_kernel_for(d), &attention_kernel::sink_heads_bf16, attention_with_sink_heads_bf16, q, n_heads, keys,
+        nk, d, scale, sinks, scratch, out);
+}
+
 void indexer_scores_fast(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                          int64_t n_keys, float* scores) {
     run(attention_kernel_for(head_dim), &attention_kernel::indexer_scores, indexer_scores, q, weights, n_heads,
@@ -120,6 +126,13 @@ status attention_with_sink_heads_on(std::string_view backend, const float* q, in
                                     float* out) {
     return run_on(backend, d, &attention_kernel::sink_heads, attention_with_sink_heads, q, n_heads, keys, nk, d, scale,
                   sinks, scratch, out);
+}
+
+status attention_with_sink_heads_bf16_on(std::string_view backend, const float* q, int64_t n_heads,
+                                         const uint16_t* const* keys, int64_t nk, int64_t d, float scale,
+                                         const float* sinks, float* scratch, float* out) {
+    return run_on(backend, d, &attention_kernel::sink_heads_bf16, attention_with_sink_heads_bf16, q, n_heads, keys, nk,
+                  d, scale, sinks, scratch, out);
 }
 
 status indexer_scores_on(std::string_view backend, const float* q, const float* weights, int64_t n_heads,

@@ -90,6 +90,19 @@ void attention_with_sink_heads(const float* q, int64_t n_heads, const float* con
     }
 }
 
+void attention_with_sink_heads_bf16(const float* q, int64_t n_heads, const uint16_t* const* keys, int64_t nk, int64_t d,
+                                    float scale, const float* sinks, float* scratch, float* out) {
+    std::vector<float> wide(size_t(nk * d));
+    std::vector<const float*> ptrs(static_cast<size_t>(nk));
+    for (int64_t j = 0; j < nk; ++j) {
+        for (int64_t i = 0; i < d; ++i) {
+            wide[size_t(j * d + i)] = bf16_to_f32(keys[j][i]);
+        }
+        ptrs[size_t(j)] = wide.data() + j * d;
+    }
+    attention_with_sink_heads(q, n_heads, ptrs.data(), nk, d, scale, sinks, scratch, out);
+}
+
 CACHALOT_ISA_CLONES
 void indexer_scores(const float* q, const float* weights, int64_t n_heads, int64_t head_dim, const float* keys,
                     int64_t n_keys, float* scores) {

@@ -104,6 +104,77 @@ TEST_CASE("fast sink attention matches the reference for every head and key coun
     }
 }
 
+TEST_CASE("sink attention over BF16 keys is bitwise the same attention over the keys widened to F32") {
+    // The `fast` path stores keys in BF16 and widens them as it loads them; nothing else may change,
+    // so every backend's BF16 entry must equal its own F32 entry on the widened keys, bit for bit.
+    const char* const backends[] = {"reference", "avx512", "avx2"};
+    const attention_case cases[] = {{8, 200, 512, 1.0f}, {8, 1, 512, 1.0f}, {5, 37, 64, 1.0f},
+                                    {1, 130, 16, 2.0f},  {4, 9, 128, 3.0f}, {8, 0, 64, 1.0f}};
+    std::mt19937 rng(11);
+    for (const char* backend : backends) {
+        if (!attention_backend_runs(backend)) {
+            MESSAGE("attention backend " << backend << " does not run on this machine; skipped");
+            continue;
+        }
+        CAPTURE(backend);
+        for (const auto& c : cases) {
+            CAPTURE(c.heads);
+            CAPTURE(c.nk);
+            CAPTURE(c.d);
+            auto q = random_vector(size_t(c.heads * c.d), c.spread, rng);
+            const auto pool = random_vector(size_t((c.nk + 3) * c.d), c.spread, rng);
+            std::vector<uint16_t> pool16(pool.size());
+            std::vector<float> wide(pool.size());
+            for (size_t i = 0; i < pool.size(); ++i) {
+                pool16[i] = f32_to_bf16(pool[i]);
+                wide[i] = bf16_to_f32(pool16[i]);
+            }
+            std::vector<const uint16_t*> keys16(static_cast<size_t>(c.nk));
+            std::vector<const float*> keys(static_cast<size_t>(c.nk));
+            for (int64_t j = 0; j < c.nk; ++j) {
+                const int64_t at = ((j * 5 + 2) % (c.nk + 3)) * c.d;
+                keys16[size_t(j)] = pool16.data() + at;
+                keys[size_t(j)] = wide.data() + at;
+            }
+            auto sinks = random_vector(size_t(c.heads), 1.0f, rng);
+            const float scale = 1.0f / std::sqrt(float(c.d));
+            std::vector<float> want(size_t(c.heads * c.d), NAN), got(want.size(), NAN),
+                s1(size_t(c.heads * std::max<int64_t>(1, c.nk))), s2(s1.size());
+            REQUIRE(attention_with_sink_heads_on(backend, q.data(), c.heads, keys.data(), c.nk, c.d, scale,
+                                                 sinks.data(), s1.data(), want.data())
+                        .ok());
+            REQUIRE(attention_with_sink_heads_bf16_on(backend, q.data(), c.heads, keys16.data(), c.nk, c.d, scale,
+                                                      sinks.data(), s2.data(), got.data())
+                        .ok());
+            CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+        }
+    }
+    // The default entry points run one of the above.
+    const int64_t heads = 4, nk = 20, d = 64;
+    auto q = random_vector(size_t(heads * d), 1.0f, rng);
+    auto pool = random_vector(size_t(nk * d), 1.0f, rng);
+    std::vector<uint16_t> pool16(pool.size());
+    std::vector<float> wide(pool.size());
+    for (size_t i = 0; i < pool.size(); ++i) {
+        pool16[i] = f32_to_bf16(pool[i]);
+        wide[i] = bf16_to_f32(pool16[i]);
+    }
+    std::vector<const uint16_t*> keys16;
+    std::vector<const float*> keys;
+    for (int64_t j = 0; j < nk; ++j) {
+        keys16.push_back(pool16.data() + j * d);
+        keys.push_back(wide.data() + j * d);
+    }
+    const float sinks[heads] = {0.5f, -1.0f, 0.0f, 2.0f};
+    std::vector<float> want(size_t(heads * d)), got(want.size()), s1(size_t(heads * nk)), s2(s1.size());
+    attention_with_sink_heads_fast(q.data(), heads, keys.data(), nk, d, 0.125f, sinks, s1.data(), want.data());
+    attention_with_sink_heads_bf16_fast(q.data(), heads, keys16.data(), nk, d, 0.125f, sinks, s2.data(), got.data());
+    CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+    attention_with_sink_heads(q.data(), heads, keys.data(), nk, d, 0.125f, sinks, s1.data(), want.data());
+    attention_with_sink_heads_bf16(q.data(), heads, keys16.data(), nk, d, 0.125f, sinks, s2.data(), got.data());
+    CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+}
+
 TEST_CASE("fast indexer scores match the reference") {
     for (const char* backend : k_attention_backends) {
         if (!attention_backend_runs(backend)) {
