@@ -100,7 +100,7 @@ result<bench_result> run_bench_test(const model& m, const bench_test& t, const b
     for (int64_t rep = 0; rep < o.reps; ++rep) {
         std::vector<sequence_state> states;
         for (int64_t s = 0; s < t.n_seqs; ++s) {
-            states.push_back(m.new_sequence());
+            states.push_back(m.new_sequence(o.prec));
         }
         std::vector<std::vector<int32_t>> toks;
         for (int64_t s = 0; s < t.n_seqs; ++s) {

@@ -8,11 +8,13 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <type_traits>
 
 #include "engine/model.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/compress_pool.h"
+#include "kernels/dtype.h"
 #include "kernels/sinkhorn.h"
 
 namespace cachalot {
@@ -234,12 +236,10 @@ void emit_entry(compressor_state& cs, const compressor_weights& cw, int64_t w, c
     scratch pooled(dim);
     (prec == precision::fast ? compress_pool_fast : compress_pool)(a_src.data(), b_src.data(), int64_t(a_src.size()),
                                                                    dim, pooled.data());
-    size_t old = cs.entries.size();
-    cs.entries.resize(old + size_t(dim));
-    float* entry = cs.entries.data() + old;
-    rmsnorm(pooled.data(), cw.norm.data(), dim, eps, entry);
-    rt.apply(entry + dim - rt.rope_dims(), w * r);
-    cs.store_lanes(int64_t(old) / dim); // the entry just appended
+    scratch entry(dim);
+    rmsnorm(pooled.data(), cw.norm.data(), dim, eps, entry.data());
+    rt.apply(entry.data() + dim - rt.rope_dims(), w * r);
+    cs.append(entry.data());
 }
 
 /// Stores the compressor inputs of rows [begin, end) of one sequence and emits every window
@@ -289,10 +289,152 @@ void top_k_indices(const float* scores, int64_t n, int64_t k, std::vector<int32_
 
 // ---- attention ---------------------------------------------------------------------------------
 
+// Where attention finds a sequence's keys, by how the sequence stores them (sequence_state.h).
+template <class T>
+struct key_store;
+template <>
+struct key_store<float> {
+    static const float* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row(pos, d); }
+    static const float* entry(const compressor_state& c, int64_t w) { return c.entry(w); }
+    static void keep(layer_state& l, int64_t pos, const float* k, int64_t d) {
+        std::memcpy(l.window_row(pos, d), k, size_t(d) * sizeof(float));
+    }
+    static void attend(precision prec, const float* q, int64_t nh, const float* const* keys, int64_t nk, int64_t d,
+                       float scale, const float* sinks, float* probs, float* out) {
+        (prec == precision::fast ? attention_with_sink_heads_fast
+                                 : attention_with_sink_heads)(q, nh, keys, nk, d, scale, sinks, probs, out);
+    }
+};
+template <>
+struct key_store<uint16_t> {
+    static const uint16_t* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row16(pos, d); }
+    static const uint16_t* entry(const compressor_state& c, int64_t w) { return c.entry16(w); }
+    static void keep(layer_state& l, int64_t pos, const uint16_t* k, int64_t d) {
+        std::memcpy(l.window_row16(pos, d), k, size_t(d) * sizeof(uint16_t));
+    }
+    static void attend(precision prec, const float* q, int64_t nh, const uint16_t* const* keys, int64_t nk, int64_t d,
+                       float scale, const float* sinks, float* probs, float* out) {
+        (prec == precision::fast ? attention_with_sink_heads_bf16_fast
+                                 : attention_with_sink_heads_bf16)(q, nh, keys, nk, d, scale, sinks, probs, out);
+    }
+};
+
+/// Sink attention of every row over its key set (the window, then every visible compressed entry
+/// or the indexer's top-k), keys of type T as the sequences store them; then the rows' own K=V
+/// vectors join their windows. kv: the rows' keys [N][d] in F32, q: [N][H][d], iq / iw: the
+/// indexer's queries and head weights, angles: [N][dr]; out: [N][H][d], rotated back.
+template <class T>
+void attend(const model_config& cfg, const attention_weights& aw, const rope_table& rt, batch_rows& rows,
+            const float* kv, const float* q, const float* iq, const float* iw, const double* angles, float* out,
+            precision prec, thread_pool& pool) {
+    using store = key_store<T>;
+    const int64_t N = rows.size(), H = cfg.num_attention_heads, d = cfg.head_dim;
+    const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window;
+    const int64_t nI = cfg.index_n_heads, dI = cfg.index_head_dim;
+    // The rows' keys as stored: rounded to BF16 before any row reads them, so that a key is the same
+    // whether it is read in the chunk that made it or from the window later.
+    std::vector<T> own;
+    const T* kv_t = nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+        kv_t = kv;
+    } else {
+        own.resize(size_t(N * d));
+        for (int64_t i = 0; i < N * d; ++i) {
+            own[size_t(i)] = f32_to_bf16(kv[i]);
+        }
+        kv_t = own.data();
+    }
+    // Key sets per row (window, then every visible compressed entry or the indexer's top-k),
+    // then sink attention per (row, group of heads). Two passes, so that the second can split a
+    // row's heads across threads when the batch has few rows (decode).
+    const int64_t ratio = aw.ratio;
+    std::vector<std::vector<const T*>> win(rows.seqs.size());
+    std::vector<int32_t> row_seq(static_cast<size_t>(N));
+    for (size_t si = 0; si < rows.seqs.size(); ++si) {
+        const seq_rows& sq = rows.seqs[si];
+        const int64_t n_rows = sq.end - sq.begin;
+        const int64_t n_prev = std::min(sq.pos0, W - 1);
+        win[si].resize(size_t(n_prev + n_rows));
+        for (int64_t i = 0; i < n_prev; ++i) {
+            win[si][size_t(i)] = store::window(*sq.layer, sq.pos0 - n_prev + i, d);
+        }
+        for (int64_t t = 0; t < n_rows; ++t) {
+            win[si][size_t(n_prev + t)] = kv_t + (sq.begin + t) * d;
+            row_seq[size_t(sq.begin + t)] = int32_t(si);
+        }
+    }
+    std::vector<std::vector<const T*>> keys(static_cast<size_t>(N));
+    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<float> scores;
+        std::vector<uint32_t> topk_scratch;
+        std::vector<int32_t> picked;
+        for (int64_t row = r0; row < r1; ++row) {
+            const size_t si = size_t(row_seq[size_t(row)]);
+            const seq_rows& sq = rows.seqs[si];
+            const layer_state& st = *sq.layer;
+            const int64_t t = row - sq.begin, p = sq.pos0 + t;
+            const int64_t n_prev = int64_t(win[si].size()) - (sq.end - sq.begin);
+            auto& ks = keys[size_t(row)];
+            const int64_t first = std::max<int64_t>(0, n_prev + t - (W - 1));
+            ks.assign(win[si].begin() + first, win[si].begin() + n_prev + t + 1);
+            if (ratio <= 0) {
+                continue;
+            }
+            const int64_t visible = (p + 1) / ratio;
+            if (!aw.has_indexer || visible <= cfg.index_topk) {
+                // No indexer, or it would choose every entry: no scores needed to rank them.
+                for (int64_t w = 0; w < visible; ++w) {
+                    ks.push_back(store::entry(st.compressor, w));
+                }
+            } else {
+                scores.resize(static_cast<size_t>(visible));
+                const float* qr = iq + row * nI * dI;
+                const float* wr = iw + row * nI;
+                if (prec == precision::exact) {
+                    indexer_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
+                } else if (st.index_compressor.bf16_lanes && indexer_scores_bf16_native()) {
+                    // The scores only rank entries for top-k: BF16 keys halve the bytes per score
+                    // and double the multiply-adds per instruction.
+                    indexer_scores_bf16_fast(qr, wr, nI, dI, st.index_compressor.lanes.data(), visible, scores.data());
+                } else {
+                    indexer_scores_fast(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
+                }
+                top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
+                for (int32_t w : picked) {
+                    ks.push_back(store::entry(st.compressor, w));
+                }
+            }
+        }
+    });
+    const float scale = float(1.0 / std::sqrt(double(d)));
+    const int64_t head_group = N >= 2 * pool.size() ? H : std::min<int64_t>(H, 4);
+    const int64_t n_groups = (H + head_group - 1) / head_group;
+    pool.parallel_for(N * n_groups, 1, [&](int64_t u0, int64_t u1) {
+        std::vector<float> probs;
+        for (int64_t u = u0; u < u1; ++u) {
+            const int64_t row = u / n_groups, h0 = (u % n_groups) * head_group;
+            const int64_t nh = std::min(head_group, H - h0);
+            const auto& ks = keys[size_t(row)];
+            probs.resize(ks.size() * size_t(nh));
+            float* o = out + (row * H + h0) * d;
+            store::attend(prec, q + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale,
+                          aw.sink.data() + h0, probs.data(), o);
+            for (int64_t h = 0; h < nh; ++h) {
+                rt.rotate(o + h * d + dn, angles + row * dr, /*inverse=*/true);
+            }
+        }
+    });
+    for (const seq_rows& sq : rows.seqs) {
+        for (int64_t t = 0; t < sq.end - sq.begin; ++t) {
+            store::keep(*sq.layer, sq.pos0 + t, kv_t + (sq.begin + t) * d, d);
+        }
+    }
+}
+
 void attention(const model_config& cfg, const attention_weights& aw, const rope_table& rt, batch_rows& rows,
                const float* x, float* out, precision prec, thread_pool& pool) {
     const int64_t N = rows.size(), H = cfg.num_attention_heads, d = cfg.head_dim;
-    const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window, ql = cfg.q_lora_rank;
+    const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, ql = cfg.q_lora_rank;
     const float eps = float(cfg.rms_norm_eps);
 
     const int64_t c_width = aw.has_compressor ? aw.compressor.wkv.rows : 0;
@@ -354,93 +496,14 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
         }
     }
 
-    // Key sets per row (window, then every visible compressed entry or the indexer's top-k),
-    // then sink attention per (row, group of heads). Two passes, so that the second can split a
-    // row's heads across threads when the batch has few rows (decode).
-    const int64_t ratio = aw.ratio;
-    std::vector<std::vector<const float*>> win(rows.seqs.size());
-    std::vector<int32_t> row_seq(static_cast<size_t>(N));
-    for (size_t si = 0; si < rows.seqs.size(); ++si) {
-        const seq_rows& sq = rows.seqs[si];
-        const int64_t n_rows = sq.end - sq.begin;
-        const int64_t n_prev = std::min(sq.pos0, W - 1);
-        win[si].resize(size_t(n_prev + n_rows));
-        for (int64_t i = 0; i < n_prev; ++i) {
-            win[si][size_t(i)] = sq.layer->window_row(sq.pos0 - n_prev + i, d);
-        }
-        for (int64_t t = 0; t < n_rows; ++t) {
-            win[si][size_t(n_prev + t)] = kv.data() + (sq.begin + t) * d;
-            row_seq[size_t(sq.begin + t)] = int32_t(si);
-        }
-    }
-    std::vector<std::vector<const float*>> keys(static_cast<size_t>(N));
-    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<float> scores;
-        std::vector<uint32_t> topk_scratch;
-        std::vector<int32_t> picked;
-        for (int64_t row = r0; row < r1; ++row) {
-            const size_t si = size_t(row_seq[size_t(row)]);
-            const seq_rows& sq = rows.seqs[si];
-            const layer_state& st = *sq.layer;
-            const int64_t t = row - sq.begin, p = sq.pos0 + t;
-            const int64_t n_prev = int64_t(win[si].size()) - (sq.end - sq.begin);
-            auto& ks = keys[size_t(row)];
-            const int64_t first = std::max<int64_t>(0, n_prev + t - (W - 1));
-            ks.assign(win[si].begin() + first, win[si].begin() + n_prev + t + 1);
-            if (ratio <= 0) {
-                continue;
-            }
-            const int64_t visible = (p + 1) / ratio;
-            if (!aw.has_indexer || visible <= cfg.index_topk) {
-                // No indexer, or it would choose every entry: no scores needed to rank them.
-                for (int64_t w = 0; w < visible; ++w) {
-                    ks.push_back(st.compressor.entry(w));
-                }
-            } else {
-                scores.resize(static_cast<size_t>(visible));
-                const float* qr = iq.data() + row * nI * dI;
-                const float* wr = iw.data() + row * nI;
-                if (prec == precision::exact) {
-                    indexer_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
-                } else if (st.index_compressor.bf16_lanes && indexer_scores_bf16_native()) {
-                    // The scores only rank entries for top-k: BF16 keys halve the bytes per score
-                    // and double the multiply-adds per instruction.
-                    indexer_scores_bf16_fast(qr, wr, nI, dI, st.index_compressor.lanes.data(), visible, scores.data());
-                } else {
-                    indexer_scores_fast(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
-                }
-                top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
-                for (int32_t w : picked) {
-                    ks.push_back(st.compressor.entry(w));
-                }
-            }
-        }
-    });
     scratch O(N * H * d);
-    const float scale = float(1.0 / std::sqrt(double(d)));
-    const int64_t head_group = N >= 2 * pool.size() ? H : std::min<int64_t>(H, 4);
-    const int64_t n_groups = (H + head_group - 1) / head_group;
-    auto sink_attention = prec == precision::fast ? attention_with_sink_heads_fast : attention_with_sink_heads;
-    pool.parallel_for(N * n_groups, 1, [&](int64_t u0, int64_t u1) {
-        std::vector<float> probs;
-        for (int64_t u = u0; u < u1; ++u) {
-            const int64_t row = u / n_groups, h0 = (u % n_groups) * head_group;
-            const int64_t nh = std::min(head_group, H - h0);
-            const auto& ks = keys[size_t(row)];
-            probs.resize(ks.size() * size_t(nh));
-            float* o = O.data() + (row * H + h0) * d;
-            sink_attention(q.data() + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale,
-                           aw.sink.data() + h0, probs.data(), o);
-            for (int64_t h = 0; h < nh; ++h) {
-                rt.rotate(o + h * d + dn, angles.data() + row * dr, /*inverse=*/true);
-            }
-        }
-    });
-    for (const seq_rows& sq : rows.seqs) {
-        for (int64_t t = 0; t < sq.end - sq.begin; ++t) {
-            std::memcpy(sq.layer->window_row(sq.pos0 + t, d), kv.data() + (sq.begin + t) * d,
-                        size_t(d) * sizeof(float));
-        }
+    // States keep their keys for their precision (forward checks): BF16 for fast, F32 for exact.
+    if (prec == precision::exact) {
+        attend<float>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), prec,
+                      pool);
+    } else {
+        attend<uint16_t>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), prec,
+                         pool);
     }
 
     // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z).
@@ -655,13 +718,22 @@ status check_distinct(std::span<Item> items) {
     return ok_status();
 }
 
-status check_state(const model_config& cfg, const sequence_state* st, bool mtp) {
+const char* precision_name(precision p) {
+    return p == precision::fast ? "fast" : "exact";
+}
+
+status check_state(const model_config& cfg, const sequence_state* st, bool mtp, precision prec) {
     if (!st) {
         return make_error(errc::invalid_argument, "forward: a batch item has no sequence state");
     }
     size_t want = size_t(mtp ? cfg.num_nextn_predict_layers : cfg.num_hidden_layers);
     if ((mtp ? st->mtp_layers.size() : st->layers.size()) != want) {
         return make_error(errc::invalid_argument, "forward: sequence state was made for a different model");
+    }
+    if (st->keys_for != prec) {
+        return make_error(errc::invalid_argument,
+                          std::string("forward: sequence state was made for the ") + precision_name(st->keys_for) +
+                              " precision (its keys are stored for it), not " + precision_name(prec));
     }
     return ok_status();
 }
@@ -674,7 +746,7 @@ status model::forward(std::span<forward_item> items, precision prec) const {
     batch_rows rows;
     CACHALOT_TRY(check_distinct(items));
     for (auto& it : items) {
-        CACHALOT_TRY(check_state(cfg, it.state, false));
+        CACHALOT_TRY(check_state(cfg, it.state, false, prec));
         int64_t p0 = it.state->n_past;
         if (p0 + int64_t(it.tokens.size()) > cfg.max_position_embeddings) {
             return make_error(errc::invalid_argument, "sequence of " + std::to_string(p0 + int64_t(it.tokens.size())) +
@@ -761,7 +833,7 @@ status model::forward_mtp(std::span<mtp_item> items, precision prec) const {
     batch_rows rows;
     CACHALOT_TRY(check_distinct(items));
     for (auto& it : items) {
-        CACHALOT_TRY(check_state(cfg, it.state, true));
+        CACHALOT_TRY(check_state(cfg, it.state, true, prec));
         if (it.state->mtp_n_past + int64_t(it.next_tokens.size()) > it.state->n_past) {
             return make_error(errc::invalid_argument, "forward_mtp: the MTP block cannot run ahead of the trunk");
         }

@@ -90,7 +90,7 @@ result<generation_stats> generate(const model& m, const tokenizer& tok, std::spa
 
     generation_stats stats;
     stats.n_prompt_tokens = int64_t(prompt.size());
-    sequence_state st = m.new_sequence();
+    sequence_state st = m.new_sequence(opts.prec);
     std::vector<float> logits(static_cast<size_t>(V));
 
     auto t0 = clock_type::now();

@@ -35,7 +35,7 @@ result<std::vector<float>> compute_logits(const model& m, std::span<const int32_
     if (mtp && !m.has_mtp()) {
         return make_error(errc::unsupported, "this model has no MTP block loaded");
     }
-    sequence_state st = m.new_sequence();
+    sequence_state st = m.new_sequence(p);
     std::vector<float> out(size_t((mtp ? n - 1 : n) * V));
     std::vector<float> pending; // trunk streams of positions mtp_n_past .. n_past-1
     int64_t out_rows = 0;

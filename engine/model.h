@@ -51,7 +51,10 @@ public:
     bool has_mtp() const { return !weights_.mtp.empty(); }
     int64_t stream_width() const { return config_.hc_mult * config_.hidden_size; }
 
-    sequence_state new_sequence(int64_t spec_slack = 8) const { return sequence_state::create(config_, spec_slack); }
+    /// A fresh sequence for forward() at precision p (its keys are stored for that precision).
+    sequence_state new_sequence(precision p, int64_t spec_slack = 8) const {
+        return sequence_state::create(config_, p, spec_slack);
+    }
 
     /// Runs every item's tokens through the trunk and advances each state. Errors (a token out
     /// of the vocabulary, a position past the context) leave every state unchanged.

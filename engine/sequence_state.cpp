@@ -5,6 +5,7 @@
 
 #include "engine/model_config.h"
 #include "kernels/attention.h"
+#include "kernels/dtype.h"
 
 namespace cachalot {
 
@@ -23,16 +24,23 @@ compressor_state make_compressor(int64_t ratio, int64_t dim, int64_t slack) {
     return c;
 }
 
-layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack) {
+layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack, bool bf16) {
     layer_state s;
     s.ring_capacity = cfg.sliding_window + slack;
-    s.window.assign(size_t(s.ring_capacity * cfg.head_dim), 0.0f);
+    s.bf16 = bf16;
+    if (bf16) {
+        s.window16.assign(size_t(s.ring_capacity * cfg.head_dim), 0);
+    } else {
+        s.window.assign(size_t(s.ring_capacity * cfg.head_dim), 0.0f);
+    }
     if (ratio > 0) {
         s.compressor = make_compressor(ratio, cfg.head_dim, slack);
+        s.compressor.bf16 = bf16;
     }
     if (ratio == 4) {
         s.index_compressor = make_compressor(4, cfg.index_head_dim, slack);
-        s.index_compressor.bf16_lanes = cfg.index_head_dim % 2 == 0;
+        // Only the `fast` path scores in BF16.
+        s.index_compressor.bf16_lanes = bf16 && cfg.index_head_dim % 2 == 0;
     }
     return s;
 }
@@ -41,47 +49,59 @@ void truncate_compressor(compressor_state& c, int64_t n_positions) {
     if (c.dim == 0) {
         return;
     }
-    int64_t keep = n_positions / c.ratio;
-    if (keep < c.n_entries()) {
-        c.entries.resize(size_t(keep * c.dim));
-        // Lanes past `keep` in the last block stay until rewritten; no reader goes past n_entries.
-        c.resize_lanes(keep);
-    }
+    c.truncate_entries(n_positions / c.ratio);
 }
 
 int64_t bytes_of(const layer_state& s) {
     auto comp = [](const compressor_state& c) {
         return int64_t(c.a.capacity() + c.b.capacity() + c.entries.capacity()) * int64_t(sizeof(float)) +
-               int64_t(c.lanes.capacity() * sizeof(uint16_t));
+               int64_t(c.entries16.capacity() + c.lanes.capacity()) * int64_t(sizeof(uint16_t));
     };
-    return int64_t(s.window.capacity() * sizeof(float)) + comp(s.compressor) + comp(s.index_compressor);
+    return int64_t(s.window.capacity() * sizeof(float) + s.window16.capacity() * sizeof(uint16_t)) +
+           comp(s.compressor) + comp(s.index_compressor);
 }
 
 } // namespace
 
-void compressor_state::store_lanes(int64_t w) {
-    if (!bf16_lanes) {
+void compressor_state::append(const float* e) {
+    const int64_t w = n_entries();
+    if (bf16) {
+        for (int64_t i = 0; i < dim; ++i) {
+            entries16.push_back(f32_to_bf16(e[i]));
+        }
+    } else {
+        entries.insert(entries.end(), e, e + dim);
+    }
+    if (bf16_lanes) {
+        const auto need = size_t((w / k_index_lanes + 1) * indexer_lane_block_elems(dim));
+        if (lanes.size() < need) {
+            lanes.resize(need, 0);
+        }
+        indexer_key_to_lanes(e, dim, w, lanes.data());
+    }
+}
+
+void compressor_state::truncate_entries(int64_t n) {
+    if (n >= n_entries()) {
         return;
     }
-    if (int64_t(lanes.size()) < (w / k_index_lanes + 1) * indexer_lane_block_elems(dim)) {
-        resize_lanes(w + 1);
-    }
-    indexer_key_to_lanes(entry(w), dim, w, lanes.data());
-}
-
-void compressor_state::resize_lanes(int64_t n) {
+    (bf16 ? entries16.resize(size_t(n * dim)) : entries.resize(size_t(n * dim)));
     if (bf16_lanes) {
-        lanes.resize(size_t((n + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(dim)), 0);
+        // Whole blocks; lanes past n in the last block stay until rewritten, and no reader goes
+        // past n_entries.
+        lanes.resize(size_t((n + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(dim)));
     }
 }
 
-sequence_state sequence_state::create(const model_config& cfg, int64_t spec_slack) {
+sequence_state sequence_state::create(const model_config& cfg, precision p, int64_t spec_slack) {
     sequence_state s;
+    s.keys_for = p;
+    const bool bf16 = p == precision::fast;
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-        s.layers.push_back(make_layer(cfg, cfg.ratio(l), spec_slack));
+        s.layers.push_back(make_layer(cfg, cfg.ratio(l), spec_slack, bf16));
     }
     for (int64_t j = 0; j < cfg.num_nextn_predict_layers; ++j) {
-        s.mtp_layers.push_back(make_layer(cfg, cfg.ratio(cfg.num_hidden_layers + j), spec_slack));
+        s.mtp_layers.push_back(make_layer(cfg, cfg.ratio(cfg.num_hidden_layers + j), spec_slack, bf16));
     }
     s.last_streams.assign(size_t(cfg.hc_mult * cfg.hidden_size), 0.0f);
     return s;

@@ -11,52 +11,71 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/ops.h"
+
 namespace cachalot {
 
 struct model_config;
 
 /// A compressor's request state: rings of its inputs and the entries it has emitted.
 struct compressor_state {
-    int64_t ratio = 0;          // r
-    int64_t dim = 0;            // d' of an entry
-    int64_t width = 0;          // c·d' of an input row
-    int64_t capacity = 0;       // ring slots
-    std::vector<float> a;       // [capacity][width]: Wkv_c·x
-    std::vector<float> b;       // [capacity][width]: Wg_c·x + ape[p mod r]
-    std::vector<float> entries; // [n_entries][dim]: pooled, normalised, rotated
+    int64_t ratio = 0;    // r
+    int64_t dim = 0;      // d' of an entry
+    int64_t width = 0;    // c·d' of an input row
+    int64_t capacity = 0; // ring slots
+    std::vector<float> a; // [capacity][width]: Wkv_c·x
+    std::vector<float> b; // [capacity][width]: Wg_c·x + ape[p mod r]
+    // The entries, pooled, normalised and rotated: [n_entries][dim] in F32, or in BF16 only
+    // (entries16) where the sequence keeps its attention keys in BF16.
+    bool bf16 = false;
+    std::vector<float> entries;
+    std::vector<uint16_t> entries16;
     // The indexer's compressor keeps its entries in BF16 too, 16 keys a block with the keys as
     // lanes (kernels/attention.h), for the `fast` path's indexer scores; off for other compressors.
     bool bf16_lanes = false;
     std::vector<uint16_t> lanes;
 
-    int64_t n_entries() const { return dim ? int64_t(entries.size()) / dim : 0; }
+    int64_t n_entries() const { return dim ? int64_t(bf16 ? entries16.size() : entries.size()) / dim : 0; }
     float* a_row(int64_t pos) { return a.data() + (pos % capacity) * width; }
     float* b_row(int64_t pos) { return b.data() + (pos % capacity) * width; }
-    const float* entry(int64_t w) const { return entries.data() + w * dim; }
-    /// Writes entry w (already in `entries`) into the BF16 lanes when this compressor keeps them.
-    void store_lanes(int64_t w);
-    /// Sizes the lanes to hold n entries (whole blocks of 16).
-    void resize_lanes(int64_t n);
+    const float* entry(int64_t w) const { return entries.data() + w * dim; }        // F32 entries
+    const uint16_t* entry16(int64_t w) const { return entries16.data() + w * dim; } // BF16 entries
+    /// Appends the next entry (dim floats): to the F32 or the BF16 entries (rounded to nearest
+    /// even), and to the lanes when this compressor keeps them.
+    void append(const float* e);
+    /// Drops the entries past the first n.
+    void truncate_entries(int64_t n);
 };
 
+/// A layer's recent K=V vectors, by position modulo the ring's capacity: F32 (`window`) or BF16
+/// (`window16`), as the sequence keeps its keys.
 struct layer_state {
     int64_t ring_capacity = 0;
-    std::vector<float> window;         // [ring_capacity][head_dim]: K=V of recent positions
+    bool bf16 = false;
+    std::vector<float> window;         // [ring_capacity][head_dim]
+    std::vector<uint16_t> window16;    // [ring_capacity][head_dim]
     compressor_state compressor;       // r > 0
     compressor_state index_compressor; // r = 4
 
     float* window_row(int64_t pos, int64_t head_dim) { return window.data() + (pos % ring_capacity) * head_dim; }
+    uint16_t* window_row16(int64_t pos, int64_t head_dim) { return window16.data() + (pos % ring_capacity) * head_dim; }
 };
 
+/// A sequence's state for one precision: `exact` keeps its attention keys (window and compressed
+/// entries) in F32, as the F32 goldens need; `fast` keeps them in BF16 (spec §3.2's reference form),
+/// half the memory and half the bytes attention reads. model::forward refuses a state made for the
+/// other precision.
 struct sequence_state {
+    precision keys_for = precision::exact;
     int64_t n_past = 0;                  // positions processed by the trunk
     std::vector<layer_state> layers;     // trunk layers
     std::vector<float> last_streams;     // [hc·D] of position n_past − 1 (pre-HCHead)
     int64_t mtp_n_past = 0;              // positions processed by the MTP block
     std::vector<layer_state> mtp_layers; // one per MTP block
 
-    /// Fresh state for a model; spec_slack = the most positions ever rolled back at once.
-    static sequence_state create(const model_config& cfg, int64_t spec_slack = 8);
+    /// Fresh state for a model and precision; spec_slack = the most positions ever rolled back at
+    /// once.
+    static sequence_state create(const model_config& cfg, precision p, int64_t spec_slack = 8);
 
     /// Rolls the trunk back to n positions (n <= n_past) and the MTP block to at most n − 1.
     void truncate(int64_t n);

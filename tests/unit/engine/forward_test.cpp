@@ -4,9 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "engine/logits_runner.h"
 #include "engine/model.h"
+#include "kernels/dtype.h"
 #include "tests/support/golden.h"
 #include "tests/support/test_paths.h"
 #include "tests/support/tiny_model.h"
@@ -89,7 +91,7 @@ TEST_CASE("a batch of sequences gives each the logits it gets alone, in both pre
         REQUIRE(alone_b.ok());
 
         // Prefill both together, then decode both together one token at a time.
-        sequence_state sa = m.new_sequence(), sb = m.new_sequence();
+        sequence_state sa = m.new_sequence(prec), sb = m.new_sequence(prec);
         std::vector<float> la(size_t(150 * V)), lb(size_t(57 * V));
         forward_item items[2];
         items[0] = {&sa, std::span<const int32_t>(a.data(), 140), true, la.data(), nullptr};
@@ -123,7 +125,7 @@ TEST_CASE("rolling a sequence back and feeding other tokens equals a fresh run")
         auto straight = compute_logits(m, seq, 260, logits_head::main, prec);
         REQUIRE(straight.ok());
 
-        sequence_state st = m.new_sequence();
+        sequence_state st = m.new_sequence(prec);
         forward_item item{&st, std::span<const int32_t>(seq.data(), 252), false, nullptr, nullptr};
         REQUIRE(m.forward(std::span<forward_item>(&item, 1), prec).ok());
         std::vector<int32_t> wrong = {5, 6, 7, 8, 9, 10};
@@ -141,7 +143,7 @@ TEST_CASE("rolling a sequence back and feeding other tokens equals a fresh run")
 
 TEST_CASE("forward rejects token ids outside the vocabulary and leaves the state unchanged") {
     const model& m = tiny_model();
-    sequence_state st = m.new_sequence();
+    sequence_state st = m.new_sequence(precision::exact);
     std::vector<int32_t> bad = {3, int32_t(m.config().vocab_size)};
     forward_item item{&st, std::span<const int32_t>(bad), false, nullptr, nullptr};
     auto s = m.forward(std::span<forward_item>(&item, 1), precision::exact);
@@ -152,7 +154,7 @@ TEST_CASE("forward rejects token ids outside the vocabulary and leaves the state
 
 TEST_CASE("forward rejects a batch that holds the same sequence twice, touching nothing") {
     const model& m = tiny_model();
-    sequence_state st = m.new_sequence();
+    sequence_state st = m.new_sequence(precision::fast);
     std::vector<int32_t> a = {3, 4}, b = {5};
     forward_item items[2] = {{&st, std::span<const int32_t>(a), false, nullptr, nullptr},
                              {&st, std::span<const int32_t>(b), false, nullptr, nullptr}};
@@ -160,4 +162,49 @@ TEST_CASE("forward rejects a batch that holds the same sequence twice, touching 
     REQUIRE_FALSE(s.ok());
     CHECK(s.err().message.find("twice") != std::string::npos);
     CHECK(st.n_past == 0);
+}
+
+TEST_CASE("a sequence keeps its keys for its precision: BF16 for fast, F32 for exact, and refuses the other") {
+    const model& m = tiny_model();
+    auto ids = read_token_json(shared_dir() + "/fixtures/golden/tiny-v4-long.tokens.json");
+    std::vector<int32_t> seq(ids.begin(), ids.begin() + 200);
+    sequence_state fast = m.new_sequence(precision::fast), exact = m.new_sequence(precision::exact);
+    for (auto [st, prec] : {std::pair{&fast, precision::fast}, std::pair{&exact, precision::exact}}) {
+        forward_item item{st, std::span<const int32_t>(seq), false, nullptr, nullptr};
+        REQUIRE(m.forward(std::span<forward_item>(&item, 1), prec).ok());
+    }
+    int64_t fast_entries = 0;
+    for (size_t l = 0; l < fast.layers.size(); ++l) {
+        const layer_state &f = fast.layers[l], &e = exact.layers[l];
+        CHECK(f.window.empty());
+        CHECK(e.window16.empty());
+        CHECK(f.window16.size() == e.window.size());
+        CHECK(f.compressor.entries.empty());
+        CHECK(e.compressor.entries16.empty());
+        CHECK(f.compressor.n_entries() == e.compressor.n_entries());
+        CHECK(e.index_compressor.lanes.empty()); // only `fast` scores in BF16
+        fast_entries += f.compressor.n_entries();
+        // The same entries, in BF16 (fast and exact differ in rounding only: a few percent RMS).
+        double diff = 0.0, norm = 0.0;
+        for (int64_t w = 0; w < f.compressor.n_entries(); ++w) {
+            for (int64_t i = 0; i < f.compressor.dim; ++i) {
+                const double fe = bf16_to_f32(f.compressor.entry16(w)[i]), ee = e.compressor.entry(w)[i];
+                diff += (fe - ee) * (fe - ee);
+                norm += ee * ee;
+            }
+        }
+        CHECK(diff <= 0.05 * 0.05 * norm);
+    }
+    CHECK(fast_entries > 0);
+    CHECK(fast.size_bytes() < exact.size_bytes());
+
+    // Each refuses the other precision and is left as it was.
+    std::vector<int32_t> more = {3, 4};
+    for (auto [st, other] : {std::pair{&fast, precision::exact}, std::pair{&exact, precision::fast}}) {
+        forward_item item{st, std::span<const int32_t>(more), false, nullptr, nullptr};
+        auto s = m.forward(std::span<forward_item>(&item, 1), other);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.err().message.find("made for the") != std::string::npos);
+        CHECK(st->n_past == 200);
+    }
 }
