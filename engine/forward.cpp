@@ -392,7 +392,7 @@ void attend(const model_config& cfg, const attention_weights& aw, const rope_tab
                 const float* wr = iw + row * nI;
                 if (prec == precision::exact) {
                     indexer_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
-                } else if (st.index_compressor.bf16_lanes && indexer_scores_bf16_native()) {
+                } else if (st.index_compressor.bf16_lanes) { // `fast` where the CPU has a BF16 dot
                     // The scores only rank entries for top-k: BF16 keys halve the bytes per score
                     // and double the multiply-adds per instruction.
                     indexer_scores_bf16_fast(qr, wr, nI, dI, st.index_compressor.lanes.data(), visible, scores.data());

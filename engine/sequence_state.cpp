@@ -35,12 +35,16 @@ layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack, bo
     }
     if (ratio > 0) {
         s.compressor = make_compressor(ratio, cfg.head_dim, slack);
-        s.compressor.bf16 = bf16;
+        s.compressor.keep_f32 = !bf16;
+        s.compressor.keep_bf16 = bf16;
     }
     if (ratio == 4) {
+        // The indexer's keys: F32 for `exact`; for `fast`, BF16 lanes where the CPU scores in BF16
+        // (forward.cpp's choice), else F32.
         s.index_compressor = make_compressor(4, cfg.index_head_dim, slack);
-        // Only the `fast` path scores in BF16.
-        s.index_compressor.bf16_lanes = bf16 && cfg.index_head_dim % 2 == 0;
+        const bool lanes = bf16 && cfg.index_head_dim % 2 == 0 && indexer_scores_bf16_native();
+        s.index_compressor.bf16_lanes = lanes;
+        s.index_compressor.keep_f32 = !lanes;
     }
     return s;
 }
@@ -64,13 +68,14 @@ int64_t bytes_of(const layer_state& s) {
 } // namespace
 
 void compressor_state::append(const float* e) {
-    const int64_t w = n_entries();
-    if (bf16) {
+    const int64_t w = count++;
+    if (keep_f32) {
+        entries.insert(entries.end(), e, e + dim);
+    }
+    if (keep_bf16) {
         for (int64_t i = 0; i < dim; ++i) {
             entries16.push_back(f32_to_bf16(e[i]));
         }
-    } else {
-        entries.insert(entries.end(), e, e + dim);
     }
     if (bf16_lanes) {
         const auto need = size_t((w / k_index_lanes + 1) * indexer_lane_block_elems(dim));
@@ -82,13 +87,19 @@ void compressor_state::append(const float* e) {
 }
 
 void compressor_state::truncate_entries(int64_t n) {
-    if (n >= n_entries()) {
+    if (n >= count) {
         return;
     }
-    (bf16 ? entries16.resize(size_t(n * dim)) : entries.resize(size_t(n * dim)));
+    count = n;
+    if (keep_f32) {
+        entries.resize(size_t(n * dim));
+    }
+    if (keep_bf16) {
+        entries16.resize(size_t(n * dim));
+    }
     if (bf16_lanes) {
         // Whole blocks; lanes past n in the last block stay until rewritten, and no reader goes
-        // past n_entries.
+        // past count.
         lanes.resize(size_t((n + k_index_lanes - 1) / k_index_lanes * indexer_lane_block_elems(dim)));
     }
 }

@@ -25,30 +25,32 @@ struct compressor_state {
     int64_t capacity = 0; // ring slots
     std::vector<float> a; // [capacity][width]: Wkv_c·x
     std::vector<float> b; // [capacity][width]: Wg_c·x + ape[p mod r]
-    // The entries, pooled, normalised and rotated: [n_entries][dim] in F32, or in BF16 only
-    // (entries16) where the sequence keeps its attention keys in BF16.
-    bool bf16 = false;
-    std::vector<float> entries;
-    std::vector<uint16_t> entries16;
-    // The indexer's compressor keeps its entries in BF16 too, 16 keys a block with the keys as
-    // lanes (kernels/attention.h), for the `fast` path's indexer scores; off for other compressors.
+    // The entries emitted so far, pooled, normalised and rotated, each kept in the forms its
+    // readers need: F32 (`exact` attention and indexer, and the `fast` indexer where the CPU has no
+    // BF16 dot), BF16 (`fast` attention), and for the `fast` indexer with a BF16 dot, BF16 "lanes":
+    // 16 keys a block with the keys as lanes (kernels/attention.h).
+    int64_t count = 0;
+    bool keep_f32 = true;
+    bool keep_bf16 = false;
     bool bf16_lanes = false;
-    std::vector<uint16_t> lanes;
+    std::vector<float> entries;      // [count][dim]
+    std::vector<uint16_t> entries16; // [count][dim]
+    std::vector<uint16_t> lanes;     // whole blocks of 16 keys
 
-    int64_t n_entries() const { return dim ? int64_t(bf16 ? entries16.size() : entries.size()) / dim : 0; }
+    int64_t n_entries() const { return count; }
     float* a_row(int64_t pos) { return a.data() + (pos % capacity) * width; }
     float* b_row(int64_t pos) { return b.data() + (pos % capacity) * width; }
-    const float* entry(int64_t w) const { return entries.data() + w * dim; }        // F32 entries
-    const uint16_t* entry16(int64_t w) const { return entries16.data() + w * dim; } // BF16 entries
-    /// Appends the next entry (dim floats): to the F32 or the BF16 entries (rounded to nearest
-    /// even), and to the lanes when this compressor keeps them.
+    const float* entry(int64_t w) const { return entries.data() + w * dim; }        // keep_f32
+    const uint16_t* entry16(int64_t w) const { return entries16.data() + w * dim; } // keep_bf16
+    /// Appends the next entry (dim floats) in every form this compressor keeps (BF16 rounded to
+    /// nearest even).
     void append(const float* e);
     /// Drops the entries past the first n.
     void truncate_entries(int64_t n);
 };
 
 /// A layer's recent K=V vectors, by position modulo the ring's capacity: F32 (`window`) or BF16
-/// (`window16`), as the sequence keeps its keys.
+/// (`window16`), as the sequence keeps its keys; and its compressors.
 struct layer_state {
     int64_t ring_capacity = 0;
     bool bf16 = false;

@@ -8,6 +8,7 @@
 
 #include "engine/logits_runner.h"
 #include "engine/model.h"
+#include "kernels/attention.h"
 #include "kernels/dtype.h"
 #include "tests/support/golden.h"
 #include "tests/support/test_paths.h"
@@ -183,6 +184,12 @@ TEST_CASE("a sequence keeps its keys for its precision: BF16 for fast, F32 for e
         CHECK(e.compressor.entries16.empty());
         CHECK(f.compressor.n_entries() == e.compressor.n_entries());
         CHECK(e.index_compressor.lanes.empty()); // only `fast` scores in BF16
+        CHECK(e.index_compressor.entries.size() == size_t(e.index_compressor.n_entries() * e.index_compressor.dim));
+        if (f.index_compressor.n_entries() > 0) {
+            // Indexer keys in one form: BF16 lanes where the CPU has a BF16 dot, else F32.
+            CHECK(f.index_compressor.lanes.empty() != indexer_scores_bf16_native());
+            CHECK(f.index_compressor.entries.empty() == indexer_scores_bf16_native());
+        }
         fast_entries += f.compressor.n_entries();
         // The same entries, in BF16 (fast and exact differ in rounding only: a few percent RMS).
         double diff = 0.0, norm = 0.0;
