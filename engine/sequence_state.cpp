@@ -27,7 +27,6 @@ compressor_state make_compressor(int64_t ratio, int64_t dim, int64_t slack) {
 layer_state make_layer(const model_config& cfg, int64_t ratio, int64_t slack, bool bf16) {
     layer_state s;
     s.ring_capacity = cfg.sliding_window + slack;
-    s.bf16 = bf16;
     if (bf16) {
         s.window16.assign(size_t(s.ring_capacity * cfg.head_dim), 0);
     } else {

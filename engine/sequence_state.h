@@ -53,7 +53,6 @@ struct compressor_state {
 /// (`window16`), as the sequence keeps its keys; and its compressors.
 struct layer_state {
     int64_t ring_capacity = 0;
-    bool bf16 = false;
     std::vector<float> window;         // [ring_capacity][head_dim]
     std::vector<uint16_t> window16;    // [ring_capacity][head_dim]
     compressor_state compressor;       // r > 0
