@@ -130,9 +130,10 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
     const int64_t M = (2 + n) * n;
     const double eps = cfg.hc_eps;
     // The mixing logits through the F32 matmul (exact: the same dot_f32 per element). Prefill
-    // runs it once for all rows; decode-sized batches one row at a time on the thread that owns
-    // the row, because a 24-row matmul splits its rows two to one across threads and copies x
-    // first (~4x slower at 16 rows). Its results do not depend on the token count: same bits.
+    // runs it once for all rows; decode-sized batches a few rows at a time on the thread that owns
+    // them, because a 24-row matmul splits its rows two to one across threads and copies x first
+    // (~4x slower at 16 rows), and one row at a time would read the 24 x 4D function once per row.
+    // Its results do not depend on the token count: same bits.
     weight_view fn;
     fn.type = dtype::f32;
     fn.rows = M;
@@ -143,17 +144,17 @@ void hc_pre(const model_config& cfg, const hc_weights& hw, const float* X, int64
     if (!per_row) {
         matmul(fn, X, N, mix.data(), prec, pool);
     }
-    pool.parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
-        std::vector<float> row_mix(per_row ? static_cast<size_t>(M) : 0);
+    const int64_t rows_per_chunk = std::max<int64_t>(1, N / (2 * int64_t(pool.size())));
+    pool.parallel_for(N, rows_per_chunk, [&](int64_t r0, int64_t r1) {
+        std::vector<float> chunk_mix(per_row ? static_cast<size_t>((r1 - r0) * M) : 0);
+        if (per_row) {
+            matmul(fn, X + r0 * nD, r1 - r0, chunk_mix.data(), prec, pool);
+        }
         std::vector<double> m(static_cast<size_t>(M));
         std::vector<double> C(size_t(n * n));
         for (int64_t r = r0; r < r1; ++r) {
             const float* f = X + r * nD;
-            const float* mr = mix.data() + r * M;
-            if (per_row) {
-                matmul(fn, f, 1, row_mix.data(), prec, pool);
-                mr = row_mix.data();
-            }
+            const float* mr = per_row ? chunk_mix.data() + (r - r0) * M : mix.data() + r * M;
             double rho = 1.0 / std::sqrt(sum_squares(f, nD) / double(nD) + cfg.rms_norm_eps);
             for (int64_t j = 0; j < M; ++j) {
                 m[size_t(j)] = rho * double(mr[j]);
