@@ -28,7 +28,6 @@ struct bench_cli_options {
     std::string precision_name = "fast";
 };
 
-
 int run_bench(const bench_cli_options& o) {
     auto fail = [](const std::string& msg) {
         std::fprintf(stderr, "cachalot bench: %s\n", msg.c_str());
@@ -69,7 +68,10 @@ int run_bench(const bench_cli_options& o) {
     }
     int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
     thread_pool::set_global_threads(threads);
-    auto m = model::load(o.model_dir, load_options{false});
+    load_options lo;
+    lo.with_mtp = false;
+    lo.pack_for_fast = bo.prec == precision::fast;
+    auto m = model::load(o.model_dir, lo);
     if (!m) {
         return fail(m.err().message);
     }
@@ -87,9 +89,8 @@ int run_bench(const bench_cli_options& o) {
     }
     std::vector<bench::bench_result> results;
     for (const auto& t : tests) {
-        auto r = bench::run_bench_test(**m, t, bo, [](const std::string& line) {
-            std::fprintf(stderr, "  %s\n", line.c_str());
-        });
+        auto r = bench::run_bench_test(**m, t, bo,
+                                       [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); });
         if (!r) {
             return fail(r.err().message);
         }
@@ -106,8 +107,8 @@ int run_bench(const bench_cli_options& o) {
     if (o.json) {
         std::string quoted_name;
         append_json_string(quoted_name, model_name);
-        std::printf("{\"model\": %s, \"threads\": %d, \"peak_rss_bytes\": %lld, \"results\": [",
-                    quoted_name.c_str(), threads, (long long)rss);
+        std::printf("{\"model\": %s, \"threads\": %d, \"peak_rss_bytes\": %lld, \"results\": [", quoted_name.c_str(),
+                    threads, (long long)rss);
         for (size_t i = 0; i < results.size(); ++i) {
             const auto& r = results[i];
             std::printf("%s{\"test\": \"%s\", \"n_seqs\": %lld, \"n_tokens\": %lld, \"tokens_per_s\": {\"min\": %.3f, "

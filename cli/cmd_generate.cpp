@@ -69,7 +69,10 @@ int run_generate(const generate_cli_options& o) {
     if (!tok) {
         return fail(tok.err().message);
     }
-    auto m = model::load(o.model_dir, load_options{o.mtp});
+    load_options lo;
+    lo.with_mtp = o.mtp;
+    lo.pack_for_fast = g.prec == precision::fast;
+    auto m = model::load(o.model_dir, lo);
     if (!m) {
         return fail(m.err().message);
     }
@@ -90,12 +93,10 @@ int run_generate(const generate_cli_options& o) {
         return fail(stats.err().message);
     }
     double tps = stats->decode_seconds > 0 ? double(stats->n_generated_tokens) / stats->decode_seconds : 0.0;
-    std::fprintf(stderr,
-                 "cachalot generate: %lld prompt tokens (%.1f tok/s), %lld generated (%.1f tok/s), finish=%s",
+    std::fprintf(stderr, "cachalot generate: %lld prompt tokens (%.1f tok/s), %lld generated (%.1f tok/s), finish=%s",
                  (long long)stats->n_prompt_tokens,
                  stats->prefill_seconds > 0 ? double(stats->n_prompt_tokens) / stats->prefill_seconds : 0.0,
-                 (long long)stats->n_generated_tokens, tps,
-                 stats->finish == finish_reason::stop ? "stop" : "length");
+                 (long long)stats->n_generated_tokens, tps, stats->finish == finish_reason::stop ? "stop" : "length");
     if (o.mtp) {
         std::fprintf(stderr, ", MTP acceptance %.1f%% (%lld/%lld drafts, %lld trunk steps)",
                      100.0 * stats->acceptance_rate(), (long long)stats->n_accepted, (long long)stats->n_drafted,

@@ -113,6 +113,7 @@ int run_logits(const logits_options& o) {
     auto t0 = std::chrono::steady_clock::now();
     load_options lo;
     lo.with_mtp = mtp;
+    lo.pack_for_fast = prec == precision::fast;
     auto m = model::load(o.model_dir, lo);
     if (!m) {
         return fail(m.err().message);

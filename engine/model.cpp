@@ -21,6 +21,9 @@ result<std::unique_ptr<model>> model::load(const std::string& dir, const load_op
         return make_error(w.err().code, dir + ": " + w.err().message);
     }
     m->weights_ = std::move(*w);
+    if (opts.pack_for_fast) {
+        pack_fast_weights(m->weights_);
+    }
     const auto& c = m->config_;
     for (int64_t l = 0; l < c.num_hidden_layers + c.num_nextn_predict_layers; ++l) {
         m->rope_.emplace_back(c, c.ratio(l));

@@ -22,6 +22,9 @@ namespace cachalot {
 
 struct load_options {
     bool with_mtp = true;
+    // Repack the matmul weights for the `fast` CPU kernel at load (pack_fast_weights). Off only for
+    // a process that runs nothing but `exact`, which reads the stored form.
+    bool pack_for_fast = true;
 };
 
 /// One sequence's part of a trunk step.

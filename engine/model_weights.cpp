@@ -15,7 +15,9 @@ std::string shape_str(const std::vector<int64_t>& s) {
     return r + "]";
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 class loader {
 public:
@@ -216,8 +218,9 @@ public:
                     v = v32;
                 }
                 if (v < 0 || v >= E) {
-                    return make_error(errc::bad_format, "tensor '" + ti.name + "' holds expert id " + std::to_string(v) +
-                                                            " outside [0, " + std::to_string(E) + ")");
+                    return make_error(errc::bad_format, "tensor '" + ti.name + "' holds expert id " +
+                                                            std::to_string(v) + " outside [0, " + std::to_string(E) +
+                                                            ")");
                 }
                 f.tid2eid[i] = int32_t(v);
             }
@@ -252,8 +255,8 @@ result<model_weights> load_model_weights(const checkpoint& ck, const model_confi
     CACHALOT_TRY(ld.hc("hc_head", n, 1, w.hc_head));
     w.layers.resize(size_t(cfg.num_hidden_layers));
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-        CACHALOT_TRY(ld.block("layers." + std::to_string(l) + ".", cfg.ratio(l), l < cfg.num_hash_layers,
-                              w.layers[size_t(l)]));
+        CACHALOT_TRY(
+            ld.block("layers." + std::to_string(l) + ".", cfg.ratio(l), l < cfg.num_hash_layers, w.layers[size_t(l)]));
     }
     if (with_mtp) {
         w.mtp.resize(size_t(cfg.num_nextn_predict_layers));
@@ -270,6 +273,63 @@ result<model_weights> load_model_weights(const checkpoint& ck, const model_confi
         }
     }
     return w;
+}
+
+namespace {
+
+void pack_view(weight_view& v, std::vector<packed_weight>& out) {
+    if (!v.data || v.lanes) {
+        return;
+    }
+    packed_weight p = pack_for_fast(v);
+    if (p.empty()) {
+        return;
+    }
+    v.lanes = p.bytes.get();
+    checkpoint::release(v.data, size_t(v.rows * v.row_bytes()));
+    out.push_back(std::move(p));
+}
+
+void pack_block(block_weights& b, std::vector<packed_weight>& out) {
+    attention_weights& a = b.attn;
+    for (weight_view* v : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b}) {
+        pack_view(*v, out);
+    }
+    if (a.has_compressor) {
+        pack_view(a.compressor.wkv, out);
+        pack_view(a.compressor.wgate, out);
+    }
+    if (a.has_indexer) {
+        for (weight_view* v :
+             {&a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv, &a.indexer.compressor.wgate}) {
+            pack_view(*v, out);
+        }
+    }
+    pack_view(b.ffn.gate, out);
+    if (b.ffn.has_shared) {
+        for (weight_view* v : {&b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3}) {
+            pack_view(*v, out);
+        }
+    }
+    for (expert_weights& e : b.ffn.experts) {
+        for (weight_view* v : {&e.w1, &e.w2, &e.w3}) {
+            pack_view(*v, out);
+        }
+    }
+}
+
+} // namespace
+
+void pack_fast_weights(model_weights& w) {
+    pack_view(w.head, w.packed);
+    for (block_weights& b : w.layers) {
+        pack_block(b, w.packed);
+    }
+    for (mtp_weights& m : w.mtp) {
+        pack_block(m.block, w.packed);
+        pack_view(m.e_proj, w.packed);
+        pack_view(m.h_proj, w.packed);
+    }
 }
 
 } // namespace cachalot

@@ -10,6 +10,7 @@
 
 #include "engine/model_config.h"
 #include "engine/safetensors.h"
+#include "kernels/ops.h"
 #include "kernels/weight.h"
 
 namespace cachalot {
@@ -80,7 +81,14 @@ struct model_weights {
     hc_weights hc_head;
     std::vector<block_weights> layers;
     std::vector<mtp_weights> mtp;
+    std::vector<packed_weight> packed; // what views' `lanes` point into (pack_fast_weights)
 };
+
+/// Repacks every matmul weight the `fast` CPU kernel has a layout of its own for (pack_for_fast),
+/// points the views' `lanes` at the copies, kept in w.packed, and releases the mapped originals
+/// (`exact` reads them again from the file when it needs them). Nothing happens on machines whose
+/// kernel reads the stored form.
+void pack_fast_weights(model_weights& w);
 
 /// Resolves and validates every tensor the config implies. `with_mtp` = false skips mtp.*.
 [[nodiscard]] result<model_weights> load_model_weights(const checkpoint& ck, const model_config& cfg, bool with_mtp = true);

@@ -98,7 +98,8 @@ status checkpoint::add_file(const std::string& path) {
     std::memcpy(&header_len, base, 8);
     if (header_len > size - 8 || header_len > (uint64_t(1) << 30)) {
         return make_error(errc::bad_format, path + ": header length " + std::to_string(header_len) +
-                                                " exceeds the file size " + std::to_string(size) + " (truncated or not safetensors)");
+                                                " exceeds the file size " + std::to_string(size) +
+                                                " (truncated or not safetensors)");
     }
     file_names_.push_back(std::make_unique<std::string>(path));
     const std::string* fname = file_names_.back().get();
@@ -182,15 +183,16 @@ result<checkpoint> checkpoint::open(const std::string& dir) {
         simdjson::padded_string text(ss.str());
         simdjson::dom::object weight_map;
         if (auto e = parser.parse(text)["weight_map"].get_object().get(weight_map)) {
-            return make_error(errc::bad_format, index_path + ": needs an object 'weight_map' (" +
-                                                    simdjson::error_message(e) + ")");
+            return make_error(errc::bad_format,
+                              index_path + ": needs an object 'weight_map' (" + simdjson::error_message(e) + ")");
         }
         std::set<std::string> shards;
         std::vector<std::pair<std::string, std::string>> expected;
         for (auto [name, file] : weight_map) {
             std::string_view fn;
             if (file.get_string().get(fn)) {
-                return make_error(errc::bad_format, index_path + ": weight_map['" + std::string(name) + "'] must be a file name");
+                return make_error(errc::bad_format,
+                                  index_path + ": weight_map['" + std::string(name) + "'] must be a file name");
             }
             shards.insert(std::string(fn));
             expected.emplace_back(std::string(name), std::string(fn));
@@ -228,6 +230,15 @@ result<checkpoint> checkpoint::open(const std::string& dir) {
         return make_error(errc::not_found, dir + ": no model.safetensors, no model.safetensors.index.json");
     }
     return make_error(errc::bad_format, dir + ": several .safetensors files but no model.safetensors.index.json");
+}
+
+void checkpoint::release(const void* p, size_t n) {
+    // Whole pages inside the range only: its first and last pages may hold other tensors' bytes.
+    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (uintptr_t(p) + page - 1) / page * page, e = (uintptr_t(p) + n) / page * page;
+    if (e > b) {
+        madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+    }
 }
 
 } // namespace cachalot

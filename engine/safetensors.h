@@ -50,6 +50,9 @@ public:
     size_t size() const { return tensors_.size(); }
     const std::unordered_map<std::string, tensor_info>& tensors() const { return tensors_; }
     uint64_t mapped_bytes() const;
+    /// Tells the kernel the mapped bytes [p, p + n) are not needed for now: their pages leave
+    /// memory and are read from the file again if touched (for weights repacked at load).
+    static void release(const void* p, size_t n);
 
 private:
     [[nodiscard]] status add_file(const std::string& path);

@@ -266,7 +266,7 @@ bool supported() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-int64_t packed_x_bytes(dtype, int64_t cols) {
+int64_t packed_x_bytes(dtype, int64_t cols, bool) {
     return round_up(round_up(cols, k_chunk) * 4, 64);
 }
 
@@ -314,6 +314,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
 
 } // namespace
 
-const matmul_kernel k_matmul_kernel_avx2 = {"avx2", supported, packed_x_bytes, pack_x, compute_rows};
+// No layout of its own: it reads every weight in stored form.
+const matmul_kernel k_matmul_kernel_avx2 = {"avx2", supported, packed_x_bytes, pack_x, compute_rows, nullptr, nullptr};
 
 } // namespace cachalot

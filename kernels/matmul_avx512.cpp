@@ -1,14 +1,18 @@
 // The AVX-512 `fast` matmul: BF16 products with F32 accumulation through vdpbf16ps. Activations
-// are rounded to BF16 once per call (pack_x); each strip of weight rows is decoded once per call
-// into a BF16 panel in cache (FP8 e4m3 through two 128-entry vpermi2b byte tables, FP4 e2m1
-// through a 32-entry vpermw table, BF16 copied), with the power-of-two E8M0 block scale folded
-// exactly into the tables, and then multiplied against every token from that panel. F32 weights
-// keep F32 activations and F32 FMAs (they are the small mHC/gate tensors the model runs in FP32).
+// are rounded to BF16 once per call (pack_x). FP8 and BF16 weights repacked at load ("row lanes",
+// see that section below) are decoded a step at a time into registers and multiplied against up
+// to 16 broadcast tokens, each output element one vector lane. Weights in stored form (FP4, F32,
+// layouts the lanes do not cover): each strip of rows is decoded once per call into a BF16 panel
+// in cache, or straight into registers for 1-4 tokens, and multiplied against every token. FP8
+// e4m3 decodes through two 128-entry vpermi2b byte tables, FP4 e2m1 through a 32-entry vpermw
+// table, with the power-of-two E8M0 block scale folded exactly into the tables. F32 weights keep
+// F32 activations and F32 FMAs (they are the small mHC/gate tensors the model runs in FP32).
 //
-// Numbers: every output element (r, t) is one 16-lane accumulator fed in column order by the same
-// instruction sequence, then reduced by one fixed tree, whatever the tile, strip or thread, so the
-// result does not depend on how rows are split. Decoded weights are exact; the only roundings are
-// the BF16 activations and the F32 sums (and DAZ on BF16 subnormals inside vdpbf16ps).
+// Numbers: in stored form every output element (r, t) is one 16-lane accumulator fed in column
+// order by the same instruction sequence, then reduced by one fixed tree; in row lanes it is one
+// lane fed column pair by column pair. Either way the result depends neither on the tile, strip,
+// token count nor thread. Decoded weights are exact; the only roundings are the BF16 activations
+// and the F32 sums (and DAZ on BF16 subnormals inside vdpbf16ps).
 //
 // This file is compiled with AVX-512 flags: it must not define or instantiate anything with
 // external linkage except the kernel table, and it calls no inline functions from other headers
@@ -644,11 +648,24 @@ int64_t padded_cols(dtype type, int64_t cols) {
     return type == dtype::f32 ? round_up(cols, k_chunk_f32) : round_up(cols, k_chunk);
 }
 
-int64_t packed_x_bytes(dtype type, int64_t cols) {
+int64_t lanes_cols(int64_t cols) {
+    return round_up(cols, 4);
+}
+
+int64_t packed_x_bytes(dtype type, int64_t cols, bool lanes) {
+    if (lanes) {
+        return lanes_cols(cols) / 2 * 4; // a word (a BF16 column pair) per pair
+    }
     return round_up(padded_cols(type, cols) * (type == dtype::f32 ? 4 : 2), 64);
 }
 
+void pack_x_lanes(const matmul_problem& p, int64_t t0, int64_t t1);
+
 void pack_x(const matmul_problem& p, int64_t t0, int64_t t1) {
+    if (p.lanes) {
+        pack_x_lanes(p, t0, t1);
+        return;
+    }
     const int64_t C = p.cols;
     for (int64_t t = t0; t < t1; ++t) {
         const float* xs = p.x + t * C;
@@ -682,6 +699,253 @@ void pack_x(const matmul_problem& p, int64_t t0, int64_t t1) {
                 _mm512_store_si512(out + c0, n0);
                 _mm512_store_si512(out + c0 + 32, n1);
             }
+        }
+    }
+}
+
+// ---- row lanes: FP8 and BF16 weights repacked at load ------------------------------------------------
+//
+// Blocks of 16 rows; a block is a run of steps of 4 columns, a step two vectors of 16 lanes, one lane
+// per row holding the row's two BF16 values of a column pair (vdpbf16ps' operand shape): the first
+// vector the pair (4s, 4s + 1), the second (4s + 2, 4s + 3). FP8 steps are stored as 64 bytes that
+// the two-table decode turns into exactly those two vectors; BF16 steps as the vectors themselves.
+// Activations are packed per tile of 16 tokens as [column pair][16 tokens] words and broadcast, so
+// each output element is one lane accumulated over the column pairs in order, with no horizontal
+// sum and no panel: the same instruction sequence for every token and tile count, hence the same
+// bits for any batch. (The stored-form kernels above stay for FP4, F32 and layouts not covered.)
+
+constexpr int64_t k_lane_rows = 16;
+constexpr int64_t k_lane_tile = 16;             // tokens per activation tile
+constexpr int64_t k_lane_prefetch_bytes = 2048; // how far the weight reads run ahead
+
+bool lanes_covered(const matmul_problem& p) {
+    if (p.rows % k_lane_rows != 0 || p.cols <= 0) {
+        return false;
+    }
+    if (p.type == dtype::bf16) {
+        return true;
+    }
+    if (p.type != dtype::f8_e4m3) {
+        return false;
+    }
+    // Each block within one scale row block, each step within one scale column block.
+    return !p.scales ||
+           (p.scale_block_rows % k_lane_rows == 0 && p.first_row % k_lane_rows == 0 && p.scale_block_cols % 4 == 0);
+}
+
+int64_t lanes_bytes(const matmul_problem& p) {
+    if (!lanes_covered(p)) {
+        return 0;
+    }
+    return p.rows * lanes_cols(p.cols) * (p.type == dtype::bf16 ? 2 : 1);
+}
+
+void pack_lanes(const matmul_problem& p, uint8_t* out) {
+    const int64_t cp = lanes_cols(p.cols), steps = cp / 4;
+    const int64_t full = p.cols / 4; // steps with all four columns present
+    if (p.type == dtype::bf16) {
+        // Step st of a block: vector 0 word 2r + kk = W[r][4st + kk], vector 1 word 2r + kk =
+        // W[r][4st + 2 + kk], i.e. each row's four values as two 32-bit words.
+        for (int64_t b = 0; b < p.rows / k_lane_rows; ++b) {
+            auto* o = reinterpret_cast<uint32_t*>(out + b * steps * 128);
+            for (int64_t r = 0; r < k_lane_rows; ++r) {
+                const auto* src = reinterpret_cast<const uint16_t*>(p.data + (b * k_lane_rows + r) * p.row_bytes);
+                for (int64_t st = 0; st < steps; ++st) {
+                    uint16_t v[4] = {0, 0, 0, 0};
+                    std::memcpy(v, src + 4 * st, size_t(st < full ? 4 : p.cols - 4 * st) * 2);
+                    std::memcpy(o + st * 32 + r, v, 4);
+                    std::memcpy(o + st * 32 + 16 + r, v + 2, 4);
+                }
+            }
+        }
+        return;
+    }
+    // FP8: vpunpck{l,h}bw take bytes 0-7 / 8-15 of each 128-bit lane, so word j of the first
+    // decoded vector comes from byte 16 (j / 8) + j % 8 of the step, of the second from 8 bytes on.
+    for (int64_t b = 0; b < p.rows / k_lane_rows; ++b) {
+        uint8_t* o = out + b * steps * 64;
+        for (int64_t r = 0; r < k_lane_rows; ++r) {
+            const uint8_t* src = p.data + (b * k_lane_rows + r) * p.row_bytes;
+            const int64_t at = 16 * (2 * r / 8) + 2 * r % 8; // words 2r and 2r + 1 share a lane
+            for (int64_t st = 0; st < steps; ++st) {
+                uint8_t v[4] = {0, 0, 0, 0};
+                std::memcpy(v, src + 4 * st, size_t(st < full ? 4 : p.cols - 4 * st));
+                uint8_t* q = o + st * 64 + at;
+                q[0] = v[0];
+                q[1] = v[1];
+                q[8] = v[2];
+                q[9] = v[3];
+            }
+        }
+    }
+}
+
+void pack_x_lanes(const matmul_problem& p, int64_t t0, int64_t t1) {
+    const int64_t C = p.cols, pairs = lanes_cols(C) / 2;
+    auto* base = static_cast<uint32_t*>(p.x_packed);
+    alignas(64) uint32_t words[16];
+    for (int64_t t = t0; t < t1; ++t) {
+        const float* xs = p.x + t * C;
+        uint32_t* tile = base + (t / k_lane_tile) * pairs * k_lane_tile + t % k_lane_tile;
+        for (int64_t c0 = 0; c0 < 2 * pairs; c0 += 32) {
+            __m512 v[2];
+            for (int k = 0; k < 2; ++k) {
+                const int64_t n = C - (c0 + 16 * k);
+                const __mmask16 m = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+                v[k] = _mm512_maskz_loadu_ps(m, xs + c0 + 16 * k);
+            }
+            // The same rounding as the stored-form path (cvtne2ps: nearest even).
+            _mm512_store_si512(words, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
+            const int64_t n = min64(16, pairs - c0 / 2);
+            for (int64_t i = 0; i < n; ++i) {
+                tile[(c0 / 2 + i) * k_lane_tile] = words[i];
+            }
+        }
+    }
+}
+
+// Decodes one FP8 step (64 bytes) into its two vectors with the tables of one scale.
+struct lane_tables {
+    __m512i lo0, lo1, hi0, hi1;
+    void load(int s) {
+        const uint8_t* t = tables().f8[s];
+        lo0 = _mm512_load_si512(t);
+        lo1 = _mm512_load_si512(t + 64);
+        hi0 = _mm512_load_si512(t + 128);
+        hi1 = _mm512_load_si512(t + 192);
+    }
+};
+
+// RB blocks x TT tokens of one tile, FP8 or BF16, over steps [s0, s1) of one scale column block
+// (FP8: tables already loaded). acc[i][t]: block i, token t.
+template <int TT, int RB, bool F8>
+inline void lane_steps(const uint8_t* w, int64_t block_bytes, const uint32_t* xp, int64_t s0, int64_t s1,
+                       const lane_tables& tb, __m512 (&acc)[RB][TT]) {
+    const __m512i sign = _mm512_set1_epi8(char(0x80));
+    for (int64_t st = s0; st < s1; ++st) {
+#pragma GCC unroll 8
+        for (int i = 0; i < RB; ++i) {
+            // Blocks lie back to back: reading ahead keeps the memory busy while this step's dots
+            // run (without it the loads stall a quarter of a 16-sequence step; 1-4 KiB measured).
+            const char* ahead =
+                reinterpret_cast<const char*>(w + i * block_bytes + st * (F8 ? 64 : 128)) + k_lane_prefetch_bytes;
+            _mm_prefetch(ahead, _MM_HINT_T0);
+            if constexpr (!F8) {
+                _mm_prefetch(ahead + 64, _MM_HINT_T0);
+            }
+            __m512bh va, vb;
+            if constexpr (F8) {
+                const __m512i b = _mm512_loadu_si512(w + i * block_bytes + st * 64);
+                const __m512i lo = _mm512_permutex2var_epi8(tb.lo0, b, tb.lo1);
+                __m512i hi = _mm512_permutex2var_epi8(tb.hi0, b, tb.hi1);
+                hi = _mm512_ternarylogic_epi32(hi, b, sign, 0xf8); // hi | (b & 0x80)
+                va = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
+                vb = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
+            } else {
+                va = (__m512bh)_mm512_loadu_si512(w + i * block_bytes + st * 128);
+                vb = (__m512bh)_mm512_loadu_si512(w + i * block_bytes + st * 128 + 64);
+            }
+            const uint32_t* xa = xp + (2 * st) * k_lane_tile;
+#pragma GCC unroll 16
+            for (int t = 0; t < TT; ++t) {
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], va, (__m512bh)_mm512_set1_epi32(int(xa[t])));
+            }
+#pragma GCC unroll 16
+            for (int t = 0; t < TT; ++t) {
+                acc[i][t] = _mm512_dpbf16_ps(acc[i][t], vb, (__m512bh)_mm512_set1_epi32(int(xa[k_lane_tile + t])));
+            }
+        }
+    }
+}
+
+// Blocks [b0, b0 + RB) (one scale row block) against the TT tokens of one tile.
+template <int TT, int RB>
+void lane_tile(const matmul_problem& p, int64_t b0, const uint32_t* xp, float* y) {
+    const int64_t steps = lanes_cols(p.cols) / 4;
+    const bool f8 = p.type == dtype::f8_e4m3;
+    const int64_t block_bytes = steps * 64 * (f8 ? 1 : 2);
+    const uint8_t* w = p.lanes + b0 * block_bytes;
+    __m512 acc[RB][TT];
+#pragma GCC unroll 8
+    for (int i = 0; i < RB; ++i) {
+#pragma GCC unroll 16
+        for (int t = 0; t < TT; ++t) {
+            acc[i][t] = _mm512_setzero_ps();
+        }
+    }
+    lane_tables tb;
+    if (!f8) {
+        lane_steps<TT, RB, false>(w, block_bytes, xp, 0, steps, tb, acc);
+    } else {
+        const uint8_t* sc =
+            p.scales ? p.scales + ((p.first_row + b0 * k_lane_rows) / p.scale_block_rows) * p.scale_row_stride
+                     : nullptr;
+        const int64_t per_block = sc ? p.scale_block_cols / 4 : steps;
+        for (int64_t s0 = 0, cb = 0; s0 < steps; s0 += per_block, ++cb) {
+            tb.load(sc ? sc[cb] : 127);
+            lane_steps<TT, RB, true>(w, block_bytes, xp, s0, min64(steps, s0 + per_block), tb, acc);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < RB; ++i) {
+#pragma GCC unroll 16
+        for (int t = 0; t < TT; ++t) {
+            _mm512_storeu_ps(y + t * p.rows + (b0 + i) * k_lane_rows, acc[i][t]);
+        }
+    }
+}
+
+// Blocks [b0, b1) against one tile of TT tokens: RB blocks at a time (no more than 16 accumulators)
+// within each scale row block.
+template <int TT>
+void lane_rows(const matmul_problem& p, int64_t b0, int64_t b1, const uint32_t* xp, float* y) {
+    constexpr int RB = TT <= 2 ? 8 : TT <= 4 ? 4 : TT <= 8 ? 2 : 1;
+    const int64_t group = p.scales && p.type == dtype::f8_e4m3 ? p.scale_block_rows / k_lane_rows : int64_t(1) << 40;
+    int64_t b = b0;
+    while (b < b1) {
+        // The end of b's scale row block, in blocks of this view.
+        const int64_t first = p.first_row / k_lane_rows;
+        const int64_t end = min64(b1, ((first + b) / group + 1) * group - first);
+        for (; b + RB <= end; b += RB) {
+            lane_tile<TT, RB>(p, b, xp, y);
+        }
+        for (; b < end; ++b) {
+            lane_tile<TT, 1>(p, b, xp, y);
+        }
+    }
+}
+
+void compute_rows_lanes(const matmul_problem& p, int64_t r0, int64_t r1) {
+    const int64_t pairs = lanes_cols(p.cols) / 2;
+    const auto* x = static_cast<const uint32_t*>(p.x_packed);
+    const int64_t b0 = r0 / k_lane_rows, b1 = (r1 + k_lane_rows - 1) / k_lane_rows;
+    for (int64_t t0 = 0; t0 < p.n_tokens; t0 += k_lane_tile) {
+        const uint32_t* xp = x + (t0 / k_lane_tile) * pairs * k_lane_tile;
+        float* y = p.y + t0 * p.rows;
+        switch (min64(k_lane_tile, p.n_tokens - t0)) {
+#define CACHALOT_LANE_CASE(n)                                                                                          \
+    case n:                                                                                                            \
+        lane_rows<n>(p, b0, b1, xp, y);                                                                                \
+        break;
+            CACHALOT_LANE_CASE(1)
+            CACHALOT_LANE_CASE(2)
+            CACHALOT_LANE_CASE(3)
+            CACHALOT_LANE_CASE(4)
+            CACHALOT_LANE_CASE(5)
+            CACHALOT_LANE_CASE(6)
+            CACHALOT_LANE_CASE(7)
+            CACHALOT_LANE_CASE(8)
+            CACHALOT_LANE_CASE(9)
+            CACHALOT_LANE_CASE(10)
+            CACHALOT_LANE_CASE(11)
+            CACHALOT_LANE_CASE(12)
+            CACHALOT_LANE_CASE(13)
+            CACHALOT_LANE_CASE(14)
+            CACHALOT_LANE_CASE(15)
+            CACHALOT_LANE_CASE(16)
+#undef CACHALOT_LANE_CASE
+        default:
+            break;
         }
     }
 }
@@ -741,6 +1005,10 @@ auto strips_in_place(const matmul_problem& p, int64_t cp) {
 }
 
 void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
+    if (p.lanes) {
+        compute_rows_lanes(p, r0, r1);
+        return;
+    }
     const int64_t cp = padded_cols(p.type, p.cols);
     switch (p.type) {
     case dtype::f32:
@@ -793,6 +1061,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
 
 } // namespace
 
-const matmul_kernel k_matmul_kernel_avx512 = {"avx512", supported, packed_x_bytes, pack_x, compute_rows};
+const matmul_kernel k_matmul_kernel_avx512 = {"avx512",     supported,   packed_x_bytes, pack_x,
+                                              compute_rows, lanes_bytes, pack_lanes};
 
 } // namespace cachalot

@@ -23,7 +23,8 @@ struct matmul_problem {
     int64_t row_bytes = 0;
     const uint8_t* scales = nullptr; // e8m0, may be null (scale 1)
     int64_t scale_block_rows = 1;
-    int64_t first_row = 0; // row of the full tensor that row 0 is (row slices start mid-block)
+    int64_t first_row = 0;          // row of the full tensor that row 0 is (row slices start mid-block)
+    const uint8_t* lanes = nullptr; // the weight in the kernel's row-lanes layout, or null
     int64_t scale_block_cols = 1;
     int64_t scale_row_stride = 0;
     const float* x = nullptr; // [T, C] f32
@@ -38,10 +39,16 @@ struct matmul_problem {
 /// depends neither on r0/r1 nor on the thread (fixed reduction order).
 struct matmul_kernel {
     const char* name;
-    bool (*supported)();                                             // the CPU can run it
-    int64_t (*packed_x_bytes)(dtype type, int64_t cols);             // bytes per token, a multiple of 64
+    bool (*supported)(); // the CPU can run it
+    // Bytes per token of packed x, a multiple of 64 (with `lanes`, for whole tiles of 16 tokens:
+    // allocate it for the token count rounded up to 16).
+    int64_t (*packed_x_bytes)(dtype type, int64_t cols, bool lanes);
     void (*pack_x)(const matmul_problem& p, int64_t t0, int64_t t1); // fills tokens [t0, t1)
     void (*compute_rows)(const matmul_problem& p, int64_t r0, int64_t r1);
+    // A row-lanes layout of its own, or null: lanes_bytes is the size of p's weight repacked (0 when
+    // the kernel does not cover p's type or shape), pack_lanes writes it (64-byte aligned).
+    int64_t (*lanes_bytes)(const matmul_problem& p);
+    void (*pack_lanes)(const matmul_problem& p, uint8_t* out);
 };
 
 extern const matmul_kernel k_matmul_kernel_avx512;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -37,6 +39,24 @@ struct matmul_task {
 /// exactly as matmul() computes it.
 void matmul_group(std::span<const matmul_task> tasks, int64_t n_tokens, precision p,
                   thread_pool& pool = thread_pool::global());
+
+/// A weight repacked for this machine's `fast` CPU kernel, owned; empty where that kernel reads the
+/// weight in stored form (other ISAs, FP4 and F32 weights, shapes it does not cover).
+struct packed_weight {
+    struct free_deleter {
+        void operator()(uint8_t* p) const { std::free(p); }
+    };
+    std::unique_ptr<uint8_t[], free_deleter> bytes;
+    size_t size = 0;
+    bool empty() const { return size == 0; }
+};
+
+/// Repacks w for the `fast` kernel (AVX-512: FP8 and BF16 weights with whole 16-row blocks, in the
+/// row-lanes layout of weight_view::lanes); set w.lanes = result.bytes.get() for matmul() to use
+/// it. `exact` always reads the stored form. Packed or not, a weight's results are the same for
+/// every token count and batch, but the two forms differ in rounding (the order of the sums): a
+/// weight should be packed for its whole life or not at all.
+[[nodiscard]] packed_weight pack_for_fast(const weight_view& w);
 
 /// Name of the CPU backend `fast` uses on this machine ("avx512", "avx2", "reference").
 std::string_view cpu_backend_name();

@@ -99,13 +99,19 @@ matmul_problem make_problem(const matmul_kernel& k, const weight_view& w, const 
     p.scales = w.type == dtype::f8_e4m3 || w.type == dtype::fp4_e2m1 ? w.scales : nullptr;
     p.scale_block_rows = std::max<int64_t>(1, w.scale_block_rows);
     p.first_row = w.first_row;
+    p.lanes = k.lanes_bytes ? static_cast<const uint8_t*>(w.lanes) : nullptr;
     p.scale_block_cols = std::max<int64_t>(1, w.scale_block_cols);
     p.scale_row_stride = w.scale_row_stride;
     p.x = x;
     p.n_tokens = n_tokens;
-    p.x_packed_stride = k.packed_x_bytes(w.type, w.cols);
+    p.x_packed_stride = k.packed_x_bytes(w.type, w.cols, p.lanes != nullptr);
     p.y = y;
     return p;
+}
+
+// Tokens packed x holds room for: whole tiles of 16 in the row-lanes layout.
+int64_t packed_tokens(const matmul_problem& p) {
+    return p.lanes ? (p.n_tokens + 15) / 16 * 16 : p.n_tokens;
 }
 
 // Row units of at least ~256K multiply-adds each, so that small matmuls do not wake the pool for
@@ -141,7 +147,7 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
             continue;
         }
         problems.push_back(make_problem(k, t.w, t.x, n_tokens, t.y));
-        packed_bytes += problems.back().x_packed_stride * n_tokens;
+        packed_bytes += problems.back().x_packed_stride * packed_tokens(problems.back());
         first_unit.push_back(units);
         units += (t.w.rows + k_row_unit - 1) / k_row_unit;
         macs += t.w.rows * std::max<int64_t>(1, t.w.cols) * n_tokens;
@@ -157,13 +163,13 @@ void run_kernel_group(const matmul_kernel& k, std::span<const matmul_task> tasks
         matmul_problem& p = problems[i];
         for (size_t j = 0; j < i && !p.x_packed; ++j) {
             const matmul_problem& q = problems[j];
-            if (q.x == p.x && q.type == p.type && q.cols == p.cols) {
+            if (q.x == p.x && q.type == p.type && q.cols == p.cols && !q.lanes == !p.lanes) {
                 p.x_packed = q.x_packed;
             }
         }
         if (!p.x_packed) {
             p.x_packed = packed;
-            packed += p.x_packed_stride * n_tokens;
+            packed += p.x_packed_stride * packed_tokens(p);
             pack_tokens(k, p, pool);
         }
     }
@@ -233,6 +239,23 @@ status matmul_on_backend(std::string_view backend, const weight_view& w, const f
     const matmul_task task{w, x, y};
     run_kernel_group(*k, {&task, 1}, n_tokens, pool);
     return ok_status();
+}
+
+packed_weight pack_for_fast(const weight_view& w) {
+    packed_weight out;
+    const matmul_kernel* k = chosen_kernel();
+    if (!k || !k->lanes_bytes || !kernel_covers(w) || w.rows <= 0) {
+        return out;
+    }
+    const matmul_problem p = make_problem(*k, w, nullptr, 0, nullptr);
+    const int64_t n = k->lanes_bytes(p);
+    if (n <= 0) {
+        return out;
+    }
+    out.bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size_t(n + 63) / 64 * 64)));
+    out.size = size_t(n);
+    k->pack_lanes(p, out.bytes.get());
+    return out;
 }
 
 std::string_view cpu_backend_name() {
