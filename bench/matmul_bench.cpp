@@ -1,6 +1,8 @@
 // cachalot-matmul-bench: times the exact reference matmul against the `fast` CPU backends on
 // model-like weights (an FP8 [4096 x 4096] projection with 128x128 block scales, an FP4 expert
-// [2048 x 4096] with 1x32 scales) for 1, 16, 64 and 512 tokens, and prints min/median wall time,
+// [2048 x 4096] with 1x32 scales, and FP8 matrices of bench-v4's attention shapes) for 1, 16, 64
+// and 512 tokens, with FP8/BF16 weights packed as `fast` packs them at load ("avx512") and in
+// stored form ("avx512-stored"), and prints min/median wall time,
 // GB/s of stored weight bytes and GFLOP/s, one line per case. It checks nothing; the tests do.
 // The machine is shared and noisy: compare rows of one run, not runs.
 //
