@@ -14,6 +14,7 @@
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight.h"
+#include "tests/support/random_data.h"
 
 using namespace cachalot;
 
@@ -61,13 +62,7 @@ struct packed_test_weight {
 };
 
 std::vector<float> random_activations(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(n));
-    for (auto& v : x) {
-        v = normal(rng);
-    }
-    return x;
+    return test::random_normal(n, seed);
 }
 
 bool lanes_here() {

@@ -24,6 +24,7 @@
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight.h"
+#include "tests/support/random_data.h"
 
 using namespace cachalot;
 
@@ -87,13 +88,7 @@ struct test_weight {
 };
 
 std::vector<float> random_activations(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(n));
-    for (auto& v : x) {
-        v = normal(rng);
-    }
-    return x;
+    return test::random_normal(n, seed);
 }
 
 double nmse(const std::vector<float>& got, const std::vector<float>& want) {
