@@ -15,48 +15,19 @@
 #include "kernels/thread_pool.h"
 #include "kernels/weight.h"
 #include "tests/support/random_data.h"
+#include "tests/support/test_weight.h"
 
 using namespace cachalot;
 
 namespace {
 
-// A random FP8 (128x128 block scales near 1) or BF16 weight, with its packed copy when the kernel
-// has one.
-struct packed_test_weight {
-    std::vector<uint8_t> data, scales;
-    weight_view view;
+// A random weight (tests/support) with its packed copy when the kernel has one.
+struct packed_test_weight : test::test_weight {
     packed_weight packed;
 
     packed_test_weight(dtype type, int64_t rows, int64_t cols, uint32_t seed, int32_t scale_rows = 128,
-                       int32_t scale_cols = 128) {
-        std::mt19937 rng(seed);
-        view.type = type;
-        view.rows = rows;
-        view.cols = cols;
-        data.resize(size_t(rows * view.row_bytes()));
-        std::normal_distribution<float> normal(0.0f, 1.0f);
-        if (type == dtype::bf16) {
-            for (int64_t i = 0; i < rows * cols; ++i) {
-                const uint16_t v = f32_to_bf16(normal(rng));
-                std::memcpy(&data[size_t(2 * i)], &v, 2);
-            }
-        } else {
-            for (auto& b : data) {
-                do {
-                    b = uint8_t(rng());
-                } while ((b & 0x7f) == 0x7f);
-            }
-            view.scale_block_rows = scale_rows;
-            view.scale_block_cols = scale_cols;
-            view.scale_row_stride = (cols + scale_cols - 1) / scale_cols;
-            scales.resize(size_t((rows + scale_rows - 1) / scale_rows * view.scale_row_stride));
-            for (auto& s : scales) {
-                s = uint8_t(120 + rng() % 12);
-            }
-            view.scales = scales.data();
-        }
-        view.data = data.data();
-        packed = pack_for_fast(view);
+                       int32_t scale_cols = 128)
+        : test_weight(type, rows, cols, seed, scale_rows, scale_cols), packed(pack_for_fast(view)) {
         view.lanes = packed.bytes.get();
     }
 };
