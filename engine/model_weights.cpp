@@ -277,58 +277,54 @@ result<model_weights> load_model_weights(const checkpoint& ck, const model_confi
 
 namespace {
 
-void pack_view(weight_view& v, std::vector<packed_weight>& out) {
-    if (!v.data || v.lanes) {
-        return;
-    }
-    packed_weight p = pack_for_fast(v);
-    if (p.empty()) {
-        return;
-    }
-    v.lanes = p.bytes.get();
-    checkpoint::release(v.data, size_t(v.rows * v.row_bytes()));
-    out.push_back(std::move(p));
-}
-
-void pack_block(block_weights& b, std::vector<packed_weight>& out) {
+// Every matmul weight of a block (the routed experts' FP4 weights too: the kernel decides).
+void block_views(block_weights& b, std::vector<weight_view*>& out) {
     attention_weights& a = b.attn;
-    for (weight_view* v : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b}) {
-        pack_view(*v, out);
-    }
+    out.insert(out.end(), {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b, &b.ffn.gate});
     if (a.has_compressor) {
-        pack_view(a.compressor.wkv, out);
-        pack_view(a.compressor.wgate, out);
+        out.insert(out.end(), {&a.compressor.wkv, &a.compressor.wgate});
     }
     if (a.has_indexer) {
-        for (weight_view* v :
-             {&a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv, &a.indexer.compressor.wgate}) {
-            pack_view(*v, out);
-        }
+        out.insert(out.end(),
+                   {&a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv, &a.indexer.compressor.wgate});
     }
-    pack_view(b.ffn.gate, out);
     if (b.ffn.has_shared) {
-        for (weight_view* v : {&b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3}) {
-            pack_view(*v, out);
-        }
+        out.insert(out.end(), {&b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3});
     }
     for (expert_weights& e : b.ffn.experts) {
-        for (weight_view* v : {&e.w1, &e.w2, &e.w3}) {
-            pack_view(*v, out);
-        }
+        out.insert(out.end(), {&e.w1, &e.w2, &e.w3});
     }
 }
 
 } // namespace
 
 void pack_fast_weights(model_weights& w) {
-    pack_view(w.head, w.packed);
+    std::vector<weight_view*> views = {&w.head};
     for (block_weights& b : w.layers) {
-        pack_block(b, w.packed);
+        block_views(b, views);
     }
     for (mtp_weights& m : w.mtp) {
-        pack_block(m.block, w.packed);
-        pack_view(m.e_proj, w.packed);
-        pack_view(m.h_proj, w.packed);
+        block_views(m.block, views);
+        views.insert(views.end(), {&m.e_proj, &m.h_proj});
+    }
+    // Weights are independent: packed on every thread (load time is mostly this and the page
+    // faults it takes).
+    std::vector<packed_weight> packed(views.size());
+    thread_pool::global().parallel_for(int64_t(views.size()), 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            weight_view& v = *views[size_t(i)];
+            if (v.data && !v.lanes) {
+                packed[size_t(i)] = pack_for_fast(v);
+            }
+        }
+    });
+    for (size_t i = 0; i < views.size(); ++i) {
+        if (!packed[i].empty()) {
+            weight_view& v = *views[i];
+            v.lanes = packed[i].bytes.get();
+            checkpoint::release(v.data, size_t(v.rows * v.row_bytes()));
+            w.packed.push_back(std::move(packed[i]));
+        }
     }
 }
 
