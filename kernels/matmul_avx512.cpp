@@ -780,25 +780,81 @@ void pack_lanes(const matmul_problem& p, uint8_t* out) {
     }
 }
 
+thread_local scratch_buffer t_stage; // a tile's activations as [token][pair] words
+
+// c[j] = column j of the 16 x 16 words r[0..15] (r[i] = row i). Masked forms with an explicit
+// source throughout: GCC 12's unmasked ones read an "undefined" register.
+inline void transpose16(const __m512i (&r)[16], __m512i (&c)[16]) {
+    constexpr __mmask16 all = 0xffff;
+    __m512i t[16], u[16], v[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_mask_unpacklo_epi32(r[2 * i], all, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_mask_unpackhi_epi32(r[2 * i], all, r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) { // u[4i + k], 128-bit lane L: rows 4i .. 4i + 3 of column 4L + k
+        u[4 * i] = _mm512_mask_unpacklo_epi64(t[4 * i], 0xff, t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_mask_unpackhi_epi64(t[4 * i], 0xff, t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_mask_unpacklo_epi64(t[4 * i + 1], 0xff, t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_mask_unpackhi_epi64(t[4 * i + 1], 0xff, t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm512_mask_shuffle_i32x4(u[k], all, u[k], u[4 + k], 0x88);
+        v[k + 4] = _mm512_mask_shuffle_i32x4(u[k], all, u[k], u[4 + k], 0xdd);
+        v[k + 8] = _mm512_mask_shuffle_i32x4(u[8 + k], all, u[8 + k], u[12 + k], 0x88);
+        v[k + 12] = _mm512_mask_shuffle_i32x4(u[8 + k], all, u[8 + k], u[12 + k], 0xdd);
+    }
+    for (int k = 0; k < 4; ++k) {
+        c[k] = _mm512_mask_shuffle_i32x4(v[k], all, v[k], v[k + 8], 0x88);
+        c[k + 8] = _mm512_mask_shuffle_i32x4(v[k], all, v[k], v[k + 8], 0xdd);
+        c[k + 4] = _mm512_mask_shuffle_i32x4(v[k + 4], all, v[k + 4], v[k + 12], 0x88);
+        c[k + 12] = _mm512_mask_shuffle_i32x4(v[k + 4], all, v[k + 4], v[k + 12], 0xdd);
+    }
+}
+
+// Tokens [t0, t1) into their tiles' [pair][16 tokens] words: each token's row rounded to BF16 pairs
+// into a staging tile, then 16 x 16 transposes, storing only the slots of [t0, t1) (other threads may
+// be packing the tile's other tokens).
 void pack_x_lanes(const matmul_problem& p, int64_t t0, int64_t t1) {
-    const int64_t C = p.cols, pairs = lanes_cols(C) / 2;
+    const int64_t C = p.cols, pairs = lanes_cols(C) / 2, stride = round_up(pairs, 16);
     auto* base = static_cast<uint32_t*>(p.x_packed);
-    alignas(64) uint32_t words[16];
-    for (int64_t t = t0; t < t1; ++t) {
-        const float* xs = p.x + t * C;
-        uint32_t* tile = base + (t / k_lane_tile) * pairs * k_lane_tile + t % k_lane_tile;
-        for (int64_t c0 = 0; c0 < 2 * pairs; c0 += 32) {
-            __m512 v[2];
-            for (int k = 0; k < 2; ++k) {
-                const int64_t n = C - (c0 + 16 * k);
-                const __mmask16 m = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-                v[k] = _mm512_maskz_loadu_ps(m, xs + c0 + 16 * k);
+    auto* stage = static_cast<uint32_t*>(t_stage.get(size_t(16 * stride) * 4));
+    for (int64_t tile = t0 / k_lane_tile; tile * k_lane_tile < t1; ++tile) {
+        const int64_t tb = tile * k_lane_tile > t0 ? tile * k_lane_tile : t0;
+        const int64_t te = min64(t1, (tile + 1) * k_lane_tile);
+        for (int64_t t = tb; t < te; ++t) {
+            const float* xs = p.x + t * C;
+            uint32_t* row = stage + (t % k_lane_tile) * stride;
+            for (int64_t c0 = 0; c0 < 2 * stride; c0 += 32) {
+                __m512 v[2];
+                for (int k = 0; k < 2; ++k) {
+                    const int64_t n = C - (c0 + 16 * k);
+                    const __mmask16 m = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+                    v[k] = _mm512_maskz_loadu_ps(m, xs + c0 + 16 * k);
+                }
+                // The same rounding as the stored-form path (cvtne2ps: nearest even).
+                _mm512_store_si512(row + c0 / 2, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
             }
-            // The same rounding as the stored-form path (cvtne2ps: nearest even).
-            _mm512_store_si512(words, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
-            const int64_t n = min64(16, pairs - c0 / 2);
-            for (int64_t i = 0; i < n; ++i) {
-                tile[(c0 / 2 + i) * k_lane_tile] = words[i];
+        }
+        uint32_t* out = base + tile * pairs * k_lane_tile;
+        if (te - tb < 4) { // a transpose per 16 pairs would cost more than the stores it saves
+            for (int64_t t = tb; t < te; ++t) {
+                const uint32_t* row = stage + (t % k_lane_tile) * stride;
+                for (int64_t q = 0; q < pairs; ++q) {
+                    out[q * k_lane_tile + t % k_lane_tile] = row[q];
+                }
+            }
+            continue;
+        }
+        const __mmask16 slots = __mmask16(((1u << (te - tb)) - 1) << (tb % k_lane_tile));
+        for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+            __m512i r[16], c[16];
+            for (int i = 0; i < 16; ++i) {
+                r[i] = _mm512_load_si512(stage + i * stride + p0); // rows outside [tb, te) are not stored
+            }
+            transpose16(r, c);
+            const int64_t n = min64(16, pairs - p0);
+            for (int64_t j = 0; j < n; ++j) {
+                _mm512_mask_storeu_epi32(out + (p0 + j) * k_lane_tile, slots, c[j]);
             }
         }
     }
