@@ -132,6 +132,33 @@ const decode_tables& tables() {
     return *t;
 }
 
+// FP8 e4m3 codes to BF16 through the two 128-entry byte tables of one E8M0 scale (folded in): 64
+// codes give two vectors of 32 BF16, the codes of bytes 0-7 of each 128-bit lane in the first and
+// of bytes 8-15 in the second (the vpunpck{l,h}bw order).
+struct f8_decoder {
+    const decode_tables& tb = tables(); // once, not on every scale change in the hot loops
+    __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    int cur = -1;
+    // Loads scale byte s's tables unless they are the ones loaded.
+    void use(int s) {
+        if (s != cur) {
+            cur = s;
+            const uint8_t* t = tb.f8[s];
+            lo0 = _mm512_load_si512(t);
+            lo1 = _mm512_load_si512(t + 64);
+            hi0 = _mm512_load_si512(t + 128);
+            hi1 = _mm512_load_si512(t + 192);
+        }
+    }
+    void decode(__m512i w, __m512i& a, __m512i& b) const {
+        const __m512i lo = _mm512_permutex2var_epi8(lo0, w, lo1);
+        __m512i hi = _mm512_permutex2var_epi8(hi0, w, hi1);
+        hi = _mm512_ternarylogic_epi32(hi, w, _mm512_set1_epi8(char(0x80)), 0xf8); // hi | (w & 0x80)
+        a = _mm512_unpacklo_epi8(lo, hi);
+        b = _mm512_unpackhi_epi8(lo, hi);
+    }
+};
+
 const uint16_t* layout_of(dtype type) {
     switch (type) {
     case dtype::f8_e4m3:
@@ -303,10 +330,7 @@ void decode_row_f8(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp
         decode_row_scalar(p, r, out, cp);
         return;
     }
-    const decode_tables& tb = tables();
-    const __m512i sign = _mm512_set1_epi8(char(0x80));
-    int cur = -1;
-    __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    f8_decoder dec;
     // A running block index: a division per chunk would cost as much as the decode itself.
     int64_t block = 0, block_end = p.scale_block_cols;
     for (int64_t c0 = 0; c0 < cp; c0 += k_chunk) {
@@ -314,25 +338,16 @@ void decode_row_f8(const matmul_problem& p, int64_t r, uint16_t* out, int64_t cp
             ++block;
             block_end += p.scale_block_cols;
         }
-        int s = sc ? sc[block] : 127;
-        if (s != cur) {
-            cur = s;
-            lo0 = _mm512_load_si512(tb.f8[s]);
-            lo1 = _mm512_load_si512(tb.f8[s] + 64);
-            hi0 = _mm512_load_si512(tb.f8[s] + 128);
-            hi1 = _mm512_load_si512(tb.f8[s] + 192);
-        }
+        dec.use(sc ? sc[block] : 127);
         int64_t n = p.cols - c0;
         // Rows lie back to back: running ahead into the next row keeps the memory busy while
         // this one is decoded (the hardware prefetcher alone leaves GEMV at a third of it).
         _mm_prefetch(reinterpret_cast<const char*>(src + c0) + k_prefetch_bytes, _MM_HINT_T0);
         __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
-        __m512i b = _mm512_maskz_loadu_epi8(m, src + c0);
-        __m512i lo = _mm512_permutex2var_epi8(lo0, b, lo1);
-        __m512i hi = _mm512_permutex2var_epi8(hi0, b, hi1);
-        hi = _mm512_ternarylogic_epi32(hi, b, sign, 0xf8); // hi | (b & 0x80)
-        _mm512_store_si512(out + c0, _mm512_unpacklo_epi8(lo, hi));
-        _mm512_store_si512(out + c0 + 32, _mm512_unpackhi_epi8(lo, hi));
+        __m512i a, b;
+        dec.decode(_mm512_maskz_loadu_epi8(m, src + c0), a, b);
+        _mm512_store_si512(out + c0, a);
+        _mm512_store_si512(out + c0 + 32, b);
     }
 }
 
@@ -391,30 +406,15 @@ void decode_row_f32(const matmul_problem& p, int64_t r, float* out, int64_t cp) 
 // strip path (the batch/token-by-token tests rely on it).
 
 struct fused_f8 {
-    const decode_tables& tb;
-    const __m512i sign = _mm512_set1_epi8(char(0x80));
-    int cur = -1;
-    __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    f8_decoder dec;
     static constexpr int64_t bytes_per_chunk = 64;
     static int64_t col_bytes(int64_t c0) { return c0; }
     inline void operator()(const matmul_problem& p, const uint8_t* src, const uint8_t* sc, int64_t c0, int64_t block,
                            __m512i& a, __m512i& b) {
-        int s = sc ? sc[block] : 127;
-        if (s != cur) {
-            cur = s;
-            lo0 = _mm512_load_si512(tb.f8[s]);
-            lo1 = _mm512_load_si512(tb.f8[s] + 64);
-            hi0 = _mm512_load_si512(tb.f8[s] + 128);
-            hi1 = _mm512_load_si512(tb.f8[s] + 192);
-        }
+        dec.use(sc ? sc[block] : 127);
         int64_t n = p.cols - c0;
         __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
-        __m512i w = _mm512_maskz_loadu_epi8(m, src + c0);
-        __m512i lo = _mm512_permutex2var_epi8(lo0, w, lo1);
-        __m512i hi = _mm512_permutex2var_epi8(hi0, w, hi1);
-        hi = _mm512_ternarylogic_epi32(hi, w, sign, 0xf8);
-        a = _mm512_unpacklo_epi8(lo, hi);
-        b = _mm512_unpackhi_epi8(lo, hi);
+        dec.decode(_mm512_maskz_loadu_epi8(m, src + c0), a, b);
     }
 };
 
@@ -860,24 +860,11 @@ void pack_x_lanes(const matmul_problem& p, int64_t t0, int64_t t1) {
     }
 }
 
-// Decodes one FP8 step (64 bytes) into its two vectors with the tables of one scale.
-struct lane_tables {
-    __m512i lo0, lo1, hi0, hi1;
-    void load(int s) {
-        const uint8_t* t = tables().f8[s];
-        lo0 = _mm512_load_si512(t);
-        lo1 = _mm512_load_si512(t + 64);
-        hi0 = _mm512_load_si512(t + 128);
-        hi1 = _mm512_load_si512(t + 192);
-    }
-};
-
 // RB blocks x TT tokens of one tile, FP8 or BF16, over steps [s0, s1) of one scale column block
-// (FP8: tables already loaded). acc[i][t]: block i, token t.
+// (FP8: dec holds that block's tables). acc[i][t]: block i, token t.
 template <int TT, int RB, bool F8>
 inline void lane_steps(const uint8_t* w, int64_t block_bytes, const uint32_t* xp, int64_t s0, int64_t s1,
-                       const lane_tables& tb, __m512 (&acc)[RB][TT]) {
-    const __m512i sign = _mm512_set1_epi8(char(0x80));
+                       const f8_decoder& dec, __m512 (&acc)[RB][TT]) {
     for (int64_t st = s0; st < s1; ++st) {
 #pragma GCC unroll 8
         for (int i = 0; i < RB; ++i) {
@@ -889,18 +876,14 @@ inline void lane_steps(const uint8_t* w, int64_t block_bytes, const uint32_t* xp
             if constexpr (!F8) {
                 _mm_prefetch(ahead + 64, _MM_HINT_T0);
             }
-            __m512bh va, vb;
+            __m512i a, b;
             if constexpr (F8) {
-                const __m512i b = _mm512_loadu_si512(w + i * block_bytes + st * 64);
-                const __m512i lo = _mm512_permutex2var_epi8(tb.lo0, b, tb.lo1);
-                __m512i hi = _mm512_permutex2var_epi8(tb.hi0, b, tb.hi1);
-                hi = _mm512_ternarylogic_epi32(hi, b, sign, 0xf8); // hi | (b & 0x80)
-                va = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
-                vb = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
+                dec.decode(_mm512_loadu_si512(w + i * block_bytes + st * 64), a, b);
             } else {
-                va = (__m512bh)_mm512_loadu_si512(w + i * block_bytes + st * 128);
-                vb = (__m512bh)_mm512_loadu_si512(w + i * block_bytes + st * 128 + 64);
+                a = _mm512_loadu_si512(w + i * block_bytes + st * 128);
+                b = _mm512_loadu_si512(w + i * block_bytes + st * 128 + 64);
             }
+            const __m512bh va = (__m512bh)a, vb = (__m512bh)b;
             const uint32_t* xa = xp + (2 * st) * k_lane_tile;
 #pragma GCC unroll 16
             for (int t = 0; t < TT; ++t) {
@@ -929,17 +912,17 @@ void lane_tile(const matmul_problem& p, int64_t b0, const uint32_t* xp, float* y
             acc[i][t] = _mm512_setzero_ps();
         }
     }
-    lane_tables tb;
+    f8_decoder dec;
     if (!f8) {
-        lane_steps<TT, RB, false>(w, block_bytes, xp, 0, steps, tb, acc);
+        lane_steps<TT, RB, false>(w, block_bytes, xp, 0, steps, dec, acc);
     } else {
         const uint8_t* sc =
             p.scales ? p.scales + ((p.first_row + b0 * k_lane_rows) / p.scale_block_rows) * p.scale_row_stride
                      : nullptr;
         const int64_t per_block = sc ? p.scale_block_cols / 4 : steps;
         for (int64_t s0 = 0, cb = 0; s0 < steps; s0 += per_block, ++cb) {
-            tb.load(sc ? sc[cb] : 127);
-            lane_steps<TT, RB, true>(w, block_bytes, xp, s0, min64(steps, s0 + per_block), tb, acc);
+            dec.use(sc ? sc[cb] : 127);
+            lane_steps<TT, RB, true>(w, block_bytes, xp, s0, min64(steps, s0 + per_block), dec, acc);
         }
     }
 #pragma GCC unroll 8
@@ -1090,7 +1073,7 @@ void compute_rows(const matmul_problem& p, int64_t r0, int64_t r1) {
         return;
     case dtype::f8_e4m3:
         if (p.n_tokens <= k_max_fused_tokens && !(p.scales && p.scale_block_cols % k_chunk != 0)) {
-            fused_gemv(p, r0, r1, cp, fused_f8{tables()});
+            fused_gemv(p, r0, r1, cp, fused_f8{});
             return;
         }
         run_strips<uint16_t>(
