@@ -290,34 +290,22 @@ void top_k_indices(const float* scores, int64_t n, int64_t k, std::vector<int32_
 
 // ---- attention ---------------------------------------------------------------------------------
 
-// Where attention finds a sequence's keys, by how the sequence stores them (sequence_state.h).
+// Where attention finds a sequence's keys and what reads them, by how the sequence stores them
+// (sequence_state.h): F32 in `exact` states, read by the reference; BF16 in `fast` ones, read by
+// the fast kernels (forward refuses a state made for the other precision).
 template <class T>
 struct key_store;
 template <>
 struct key_store<float> {
-    static const float* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row(pos, d); }
+    static float* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row(pos, d); }
     static const float* entry(const compressor_state& c, int64_t w) { return c.entry(w); }
-    static void keep(layer_state& l, int64_t pos, const float* k, int64_t d) {
-        std::memcpy(l.window_row(pos, d), k, size_t(d) * sizeof(float));
-    }
-    static void attend(precision prec, const float* q, int64_t nh, const float* const* keys, int64_t nk, int64_t d,
-                       float scale, const float* sinks, float* probs, float* out) {
-        (prec == precision::fast ? attention_with_sink_heads_fast
-                                 : attention_with_sink_heads)(q, nh, keys, nk, d, scale, sinks, probs, out);
-    }
+    static constexpr auto attend = attention_with_sink_heads;
 };
 template <>
 struct key_store<uint16_t> {
-    static const uint16_t* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row16(pos, d); }
+    static uint16_t* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row16(pos, d); }
     static const uint16_t* entry(const compressor_state& c, int64_t w) { return c.entry16(w); }
-    static void keep(layer_state& l, int64_t pos, const uint16_t* k, int64_t d) {
-        std::memcpy(l.window_row16(pos, d), k, size_t(d) * sizeof(uint16_t));
-    }
-    static void attend(precision prec, const float* q, int64_t nh, const uint16_t* const* keys, int64_t nk, int64_t d,
-                       float scale, const float* sinks, float* probs, float* out) {
-        (prec == precision::fast ? attention_with_sink_heads_bf16_fast
-                                 : attention_with_sink_heads_bf16)(q, nh, keys, nk, d, scale, sinks, probs, out);
-    }
+    static constexpr auto attend = attention_with_sink_heads_bf16_fast;
 };
 
 /// Sink attention of every row over its key set (the window, then every visible compressed entry
@@ -418,8 +406,8 @@ void attend(const model_config& cfg, const attention_weights& aw, const rope_tab
             const auto& ks = keys[size_t(row)];
             probs.resize(ks.size() * size_t(nh));
             float* o = out + (row * H + h0) * d;
-            store::attend(prec, q + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale,
-                          aw.sink.data() + h0, probs.data(), o);
+            store::attend(q + (row * H + h0) * d, nh, ks.data(), int64_t(ks.size()), d, scale, aw.sink.data() + h0,
+                          probs.data(), o);
             for (int64_t h = 0; h < nh; ++h) {
                 rt.rotate(o + h * d + dn, angles + row * dr, /*inverse=*/true);
             }
@@ -427,7 +415,7 @@ void attend(const model_config& cfg, const attention_weights& aw, const rope_tab
     });
     for (const seq_rows& sq : rows.seqs) {
         for (int64_t t = 0; t < sq.end - sq.begin; ++t) {
-            store::keep(*sq.layer, sq.pos0 + t, kv_t + (sq.begin + t) * d, d);
+            std::memcpy(store::window(*sq.layer, sq.pos0 + t, d), kv_t + (sq.begin + t) * d, size_t(d) * sizeof(T));
         }
     }
 }
