@@ -291,8 +291,8 @@ void top_k_indices(const float* scores, int64_t n, int64_t k, std::vector<int32_
 // ---- attention ---------------------------------------------------------------------------------
 
 // Where attention finds a sequence's keys and what reads them, by how the sequence stores them
-// (sequence_state.h): F32 in `exact` states, read by the reference; BF16 in `fast` ones, read by
-// the fast kernels (forward refuses a state made for the other precision).
+// (sequence_state.h): F32 in `exact` states, read by the reference kernels; BF16 in `fast` ones,
+// read by the fast kernels (forward refuses a state made for the other precision).
 template <class T>
 struct key_store;
 template <>
@@ -300,12 +300,14 @@ struct key_store<float> {
     static float* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row(pos, d); }
     static const float* entry(const compressor_state& c, int64_t w) { return c.entry(w); }
     static constexpr auto attend = attention_with_sink_heads;
+    static constexpr auto index_scores = indexer_scores;
 };
 template <>
 struct key_store<uint16_t> {
     static uint16_t* window(layer_state& l, int64_t pos, int64_t d) { return l.window_row16(pos, d); }
     static const uint16_t* entry(const compressor_state& c, int64_t w) { return c.entry16(w); }
     static constexpr auto attend = attention_with_sink_heads_bf16_fast;
+    static constexpr auto index_scores = indexer_scores_fast; // where the keys have no BF16 lanes
 };
 
 /// Sink attention of every row over its key set (the window, then every visible compressed entry
@@ -315,7 +317,7 @@ struct key_store<uint16_t> {
 template <class T>
 void attend(const model_config& cfg, const attention_weights& aw, const rope_table& rt, batch_rows& rows,
             const float* kv, const float* q, const float* iq, const float* iw, const double* angles, float* out,
-            precision prec, thread_pool& pool) {
+            thread_pool& pool) {
     using store = key_store<T>;
     const int64_t N = rows.size(), H = cfg.num_attention_heads, d = cfg.head_dim;
     const int64_t dr = cfg.qk_rope_head_dim, dn = d - dr, W = cfg.sliding_window;
@@ -379,14 +381,12 @@ void attend(const model_config& cfg, const attention_weights& aw, const rope_tab
                 scores.resize(static_cast<size_t>(visible));
                 const float* qr = iq + row * nI * dI;
                 const float* wr = iw + row * nI;
-                if (prec == precision::exact) {
-                    indexer_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
-                } else if (st.index_compressor.bf16_lanes) { // `fast` where the CPU has a BF16 dot
+                if (st.index_compressor.bf16_lanes) { // `fast` where the CPU has a BF16 dot
                     // The scores only rank entries for top-k: BF16 keys halve the bytes per score
                     // and double the multiply-adds per instruction.
                     indexer_scores_bf16_fast(qr, wr, nI, dI, st.index_compressor.lanes.data(), visible, scores.data());
                 } else {
-                    indexer_scores_fast(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
+                    store::index_scores(qr, wr, nI, dI, st.index_compressor.entry(0), visible, scores.data());
                 }
                 top_k_ascending(scores.data(), visible, cfg.index_topk, topk_scratch, picked);
                 for (int32_t w : picked) {
@@ -488,11 +488,9 @@ void attention(const model_config& cfg, const attention_weights& aw, const rope_
     scratch O(N * H * d);
     // States keep their keys for their precision (forward checks): BF16 for fast, F32 for exact.
     if (prec == precision::exact) {
-        attend<float>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), prec,
-                      pool);
+        attend<float>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), pool);
     } else {
-        attend<uint16_t>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), prec,
-                         pool);
+        attend<uint16_t>(cfg, aw, rt, rows, kv.data(), q.data(), iq.data(), iw.data(), angles.data(), O.data(), pool);
     }
 
     // Grouped low-rank output: z_i = Wo_a[i·R:(i+1)·R]·o_i, then A = Wo_b·concat(z).
