@@ -51,6 +51,27 @@ double score_magnitude(const std::vector<float>& q, const std::vector<float>& w,
     return mag;
 }
 
+// A pool of keys rounded to BF16 and the same keys widened back to F32; key j is pool row row(j).
+struct bf16_key_set {
+    std::vector<uint16_t> narrow;
+    std::vector<float> wide;
+    std::vector<const uint16_t*> keys16;
+    std::vector<const float*> keys;
+
+    template <class Row>
+    bf16_key_set(const std::vector<float>& pool, int64_t nk, int64_t d, Row row)
+        : narrow(pool.size()), wide(pool.size()) {
+        for (size_t i = 0; i < pool.size(); ++i) {
+            narrow[i] = f32_to_bf16(pool[i]);
+            wide[i] = bf16_to_f32(narrow[i]);
+        }
+        for (int64_t j = 0; j < nk; ++j) {
+            keys16.push_back(narrow.data() + row(j) * d);
+            keys.push_back(wide.data() + row(j) * d);
+        }
+    }
+};
+
 bool attention_backend_runs(const char* name) {
     float q[16] = {}, k[16] = {}, out[16], scratch[1], sink = 0.0f;
     const float* keys[1] = {k};
@@ -122,20 +143,10 @@ TEST_CASE("sink attention over BF16 keys is bitwise the same attention over the 
             CAPTURE(c.nk);
             CAPTURE(c.d);
             auto q = random_vector(size_t(c.heads * c.d), c.spread, rng);
-            const auto pool = random_vector(size_t((c.nk + 3) * c.d), c.spread, rng);
-            std::vector<uint16_t> pool16(pool.size());
-            std::vector<float> wide(pool.size());
-            for (size_t i = 0; i < pool.size(); ++i) {
-                pool16[i] = f32_to_bf16(pool[i]);
-                wide[i] = bf16_to_f32(pool16[i]);
-            }
-            std::vector<const uint16_t*> keys16(static_cast<size_t>(c.nk));
-            std::vector<const float*> keys(static_cast<size_t>(c.nk));
-            for (int64_t j = 0; j < c.nk; ++j) {
-                const int64_t at = ((j * 5 + 2) % (c.nk + 3)) * c.d;
-                keys16[size_t(j)] = pool16.data() + at;
-                keys[size_t(j)] = wide.data() + at;
-            }
+            const bf16_key_set ks(random_vector(size_t((c.nk + 3) * c.d), c.spread, rng), c.nk, c.d,
+                                  [&](int64_t j) { return (j * 5 + 2) % (c.nk + 3); });
+            const auto& keys = ks.keys;
+            const auto& keys16 = ks.keys16;
             auto sinks = random_vector(size_t(c.heads), 1.0f, rng);
             const float scale = 1.0f / std::sqrt(float(c.d));
             std::vector<float> want(size_t(c.heads * c.d), NAN), got(want.size(), NAN),
@@ -152,19 +163,9 @@ TEST_CASE("sink attention over BF16 keys is bitwise the same attention over the 
     // The default entry points run one of the above.
     const int64_t heads = 4, nk = 20, d = 64;
     auto q = random_vector(size_t(heads * d), 1.0f, rng);
-    auto pool = random_vector(size_t(nk * d), 1.0f, rng);
-    std::vector<uint16_t> pool16(pool.size());
-    std::vector<float> wide(pool.size());
-    for (size_t i = 0; i < pool.size(); ++i) {
-        pool16[i] = f32_to_bf16(pool[i]);
-        wide[i] = bf16_to_f32(pool16[i]);
-    }
-    std::vector<const uint16_t*> keys16;
-    std::vector<const float*> keys;
-    for (int64_t j = 0; j < nk; ++j) {
-        keys16.push_back(pool16.data() + j * d);
-        keys.push_back(wide.data() + j * d);
-    }
+    const bf16_key_set ks(random_vector(size_t(nk * d), 1.0f, rng), nk, d, [](int64_t j) { return j; });
+    const auto& keys = ks.keys;
+    const auto& keys16 = ks.keys16;
     const float sinks[heads] = {0.5f, -1.0f, 0.0f, 2.0f};
     std::vector<float> want(size_t(heads * d)), got(want.size()), s1(size_t(heads * nk)), s2(s1.size());
     attention_with_sink_heads_fast(q.data(), heads, keys.data(), nk, d, 0.125f, sinks, s1.data(), want.data());
